@@ -99,9 +99,7 @@ class Config:
                 self.library, database_url=f"sqlite+aiosqlite:///{data_dir / 'library.db'}"
             ),
             seeder=replace(self.seeder, origin_dir=data_dir / "origin"),
-            agent=replace(
-                self.agent, data_dir=data_dir / "agent", install_dir=data_dir / "games"
-            ),
+            agent=replace(self.agent, data_dir=data_dir / "agent", install_dir=data_dir / "games"),
         )
 
 
@@ -211,7 +209,8 @@ class _Reader:
                 cdn_urls=self.items("CDN_URLS", (seeder_url,)),
                 tracker_url=tracker_url,
                 library_url=library_url,
-                trusted_root=self.path("TRUSTED_ROOT", Path()) if self.text("TRUSTED_ROOT", "")
+                trusted_root=self.path("TRUSTED_ROOT", Path())
+                if self.text("TRUSTED_ROOT", "")
                 else None,
                 user_token=self.text("USER_TOKEN", ""),
                 download_rate_limit=self.integer("AGENT_DOWNLOAD_RATE_LIMIT", 0),

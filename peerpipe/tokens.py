@@ -39,7 +39,13 @@ def mint_token(platform_key: str, user_id: str, role: Role, ttl_seconds: int = 8
     if not user_id or len(user_id) > 128:
         raise TokenError("user id must be 1 to 128 characters")
     now = int(time.time())
-    claims = {"sub": user_id, "role": str(role), "iss": ISSUER, "iat": now, "exp": now + ttl_seconds}
+    claims = {
+        "sub": user_id,
+        "role": str(role),
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
     return jwt.encode(claims, platform_key, algorithm="HS256")
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from peerpipe.cli import main
+
+sys.exit(main())
