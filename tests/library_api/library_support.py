@@ -1,0 +1,110 @@
+"""Shared pieces of the library API tests: tokens, databases, a client for a running API."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy.engine import make_url
+
+from peerpipe.config import Config
+from peerpipe.tokens import Role, mint_token
+
+PLATFORM_KEY = "library-tests-platform-key-" + "k" * 32
+POSTGRES_URL = os.environ.get(
+    "PEERPIPE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+ENGINES = ["sqlite", "postgresql"]
+
+
+def token(user: str, role: Role = Role.USER) -> str:
+    return mint_token(PLATFORM_KEY, user, role)
+
+
+def bearer(user: str, role: Role = Role.USER) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, role)}"}
+
+
+SERVICE = bearer("tracker", Role.SERVICE)
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    dsn = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
+    try:
+        return await asyncpg.connect(dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        message = f"PostgreSQL at {POSTGRES_URL} is not available: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    admin = await _admin_connection()
+    name = f"peerpipe_test_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def library_config(tmp_path: Path, url: str) -> Config:
+    config = Config().with_data_dir(tmp_path)
+    return replace(
+        config, platform_key=PLATFORM_KEY, library=replace(config.library, database_url=url)
+    )
+
+
+@dataclass
+class Library:
+    """A running library API and an HTTP client for it."""
+
+    url: str
+    http: aiohttp.ClientSession
+    config: Config
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[int, Any, str]:
+        """Status, decoded JSON body (or None) and content type."""
+        async with self.http.request(
+            method, f"{self.url}{path}", headers=headers, **kwargs
+        ) as response:
+            body = await response.json(content_type=None) if await response.read() else None
+            return response.status, body, response.content_type
+
+    async def grant(self, user: str, game: str, kind: str = "purchase") -> None:
+        body = {"user_id": user, "game_id": game, "acquisition_type": kind}
+        status, _, _ = await self.call(
+            "POST", "/api/v1/library/internal/ownership", SERVICE, json=body
+        )
+        assert status == 201
+
+    async def access(self, **query: str) -> dict[str, Any]:
+        status, body, _ = await self.call(
+            "GET", "/api/v1/library/internal/access", SERVICE, params=query
+        )
+        assert status == 200
+        assert isinstance(body, dict)
+        return body
+
+    async def passkey(self, user: str) -> str:
+        status, body, _ = await self.call("GET", "/api/v1/library/passkey", bearer(user))
+        assert status == 200
+        return str(body["passkey"])
