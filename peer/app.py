@@ -1,0 +1,134 @@
+"""The agent's local API on 127.0.0.1: downloads, health and metrics, behind a bearer token."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Gauge
+
+from peerpipe.config import Config
+from peerpipe.problems import Handler, Problem, json_body, problem_middleware
+from peerpipe.service import metrics_handler
+
+from .engine import Engine
+from .model import DownloadState
+from .release import ReleaseSource
+
+ENGINE = web.AppKey("engine", Engine)
+API_TOKEN_FILE = "api.token"
+_OPEN_PATHS = frozenset({"/health", "/metrics"})
+
+
+def load_or_create_api_token(data_dir: Path) -> str:
+    """The local API's bearer token, created (mode 0600) on first start."""
+    token_file = data_dir / API_TOKEN_FILE
+    if token_file.exists():
+        return token_file.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    return token
+
+
+def _auth_middleware(token: str) -> Middleware:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _OPEN_PATHS:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise Problem(
+                    401,
+                    "Unauthorized",
+                    f"send 'Authorization: Bearer <token>' with the token from {API_TOKEN_FILE}",
+                    code="AGENT_TOKEN_REQUIRED",
+                )
+        return await handler(request)
+
+    return require_token
+
+
+async def create_download(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    game_id = body.get("game_id")
+    release = body.get("release")
+    if not isinstance(game_id, str) or not game_id:
+        raise Problem(422, "Unprocessable Content", "game_id must be a non-empty string")
+    if release is not None and (
+        not isinstance(release, int) or isinstance(release, bool) or release < 1
+    ):
+        raise Problem(422, "Unprocessable Content", "release must be null or an integer >= 1")
+    download = await request.app[ENGINE].install(game_id, release)
+    return web.json_response(download.to_json(), status=202)
+
+
+async def list_downloads(request: web.Request) -> web.Response:
+    items = await request.app[ENGINE].downloads()
+    return web.json_response({"items": [item.to_json() for item in items]})
+
+
+async def get_download(request: web.Request) -> web.Response:
+    download_id = request.match_info["download_id"]
+    download = await request.app[ENGINE].get(download_id)
+    if download is None:
+        raise Problem(404, "Not Found", f"no download {download_id}", code="DOWNLOAD_NOT_FOUND")
+    return web.json_response(download.to_json())
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.json_response({"status": "ok", "bt_port": engine.listen_port})
+
+
+def _metrics(registry: CollectorRegistry, engine: Engine) -> None:
+    downloads = Gauge(
+        "peerpipe_agent_downloads", "Downloads by state", ["state"], registry=registry
+    )
+    transferred = Gauge(
+        "peerpipe_agent_download_bytes",
+        "Payload bytes received, by source",
+        ["source"],
+        registry=registry,
+    )
+    for state in DownloadState:
+        downloads.labels(str(state)).set_function(_count_in(engine, state))
+    transferred.labels("peer").set_function(lambda: sum(i.peer_bytes for i in engine.live()))
+    transferred.labels("cdn").set_function(lambda: sum(i.cdn_bytes for i in engine.live()))
+
+
+def _count_in(engine: Engine, state: DownloadState) -> Callable[[], float]:
+    return lambda: sum(1 for item in engine.live() if item.state is state)
+
+
+def create_app(config: Config, *, release_source: ReleaseSource | None = None) -> web.Application:
+    """The agent: its local API plus the install engine running in the background."""
+    token = load_or_create_api_token(config.agent.data_dir)
+    app = web.Application(middlewares=[problem_middleware, _auth_middleware(token)])
+    engine = Engine(config, release_source=release_source)
+    app[ENGINE] = engine
+    registry = CollectorRegistry()
+    _metrics(registry, engine)
+
+    async def start_engine(_: web.Application) -> None:
+        await engine.start()
+
+    async def stop_engine(_: web.Application) -> None:
+        await engine.close()
+
+    app.on_startup.append(start_engine)
+    app.on_cleanup.append(stop_engine)
+    app.router.add_post("/api/v1/downloads", create_download)
+    app.router.add_get("/api/v1/downloads", list_downloads)
+    app.router.add_get("/api/v1/downloads/{download_id}", get_download)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics_handler(registry))
+    return app

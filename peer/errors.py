@@ -1,0 +1,31 @@
+"""The agent's exception hierarchy: every failure of an install is one of these."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """An install cannot go on; the message is shown to the player as is."""
+
+
+class AccessRefused(AgentError):
+    """The library says the player does not own the game (download state ``refused``)."""
+
+
+class LibraryUnavailable(AgentError):
+    """The library API could not be reached or rejected the player's token."""
+
+
+class ReleaseUnavailable(AgentError):
+    """No trusted release manifest could be fetched (trust failure or no reachable CDN)."""
+
+
+class NotEnoughDiskSpace(AgentError):
+    """The install directory cannot hold the release."""
+
+
+class TorrentError(AgentError):
+    """The manifest's torrent is unusable or libtorrent reported a fatal error."""
+
+
+class VerificationFailed(AgentError):
+    """Installed files do not match the signed manifest."""

@@ -1,0 +1,139 @@
+"""The agent's state in SQLite (``<agent data dir>/agent.db``).
+
+One connection guarded by a lock; every call runs in a worker thread so the event loop never
+waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from .model import Download, DownloadState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS downloads (
+    id TEXT PRIMARY KEY,
+    game_id TEXT NOT NULL,
+    release INTEGER,
+    state TEXT NOT NULL,
+    error TEXT,
+    total_bytes INTEGER NOT NULL DEFAULT 0,
+    downloaded_bytes INTEGER NOT NULL DEFAULT 0,
+    peer_bytes INTEGER NOT NULL DEFAULT 0,
+    cdn_bytes INTEGER NOT NULL DEFAULT 0,
+    download_rate INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    finished_at TEXT,
+    seconds REAL NOT NULL DEFAULT 0,
+    verified INTEGER NOT NULL DEFAULT 0,
+    created_seq INTEGER NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "id",
+    "game_id",
+    "release",
+    "state",
+    "error",
+    "total_bytes",
+    "downloaded_bytes",
+    "peer_bytes",
+    "cdn_bytes",
+    "download_rate",
+    "started_at",
+    "finished_at",
+    "seconds",
+    "verified",
+)
+
+
+class DownloadStore:
+    """Downloads, persisted; ``save`` inserts or replaces a record."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("download store is not open")
+        return self._db
+
+    async def save(self, download: Download) -> None:
+        await asyncio.to_thread(self._save, download)
+
+    def _save(self, download: Download) -> None:
+        row = download.to_json()
+        row["verified"] = int(download.verified)
+        row["seconds"] = download.seconds
+        names = ", ".join(_COLUMNS)
+        marks = ", ".join(f":{name}" for name in _COLUMNS)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS if name != "id")
+        with self._lock:
+            self._conn().execute(
+                f"INSERT INTO downloads ({names}, created_seq) VALUES ({marks}, "
+                "(SELECT COALESCE(MAX(created_seq), 0) + 1 FROM downloads)) "
+                f"ON CONFLICT(id) DO UPDATE SET {updates}",
+                row,
+            )
+
+    async def get(self, download_id: str) -> Download | None:
+        rows = await asyncio.to_thread(self._select, "WHERE id = ?", (download_id,))
+        return rows[0] if rows else None
+
+    async def all(self) -> list[Download]:
+        return await asyncio.to_thread(self._select, "", ())
+
+    def _select(self, where: str, params: tuple[Any, ...]) -> list[Download]:
+        names = ", ".join(_COLUMNS)
+        with self._lock:
+            cursor = self._conn().execute(
+                f"SELECT {names} FROM downloads {where} ORDER BY created_seq", params
+            )
+            rows = cursor.fetchall()
+        return [_to_download(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+
+
+def _to_download(row: dict[str, Any]) -> Download:
+    return Download(
+        id=row["id"],
+        game_id=row["game_id"],
+        release=row["release"],
+        state=DownloadState(row["state"]),
+        error=row["error"],
+        total_bytes=row["total_bytes"],
+        downloaded_bytes=row["downloaded_bytes"],
+        peer_bytes=row["peer_bytes"],
+        cdn_bytes=row["cdn_bytes"],
+        download_rate=row["download_rate"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        seconds=row["seconds"],
+        verified=bool(row["verified"]),
+    )
