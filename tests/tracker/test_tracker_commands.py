@@ -1,0 +1,68 @@
+"""``peerpipe tracker serve`` runs the real service until it is told to stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+
+import aiohttp
+import pytest
+from tracker_loopback import PLATFORM_KEY
+
+from peerpipe.config import Config
+from peerpipe.service import free_port
+from tracker.commands import register, serve_tracker
+
+SERVE = """
+import argparse, sys
+from peerpipe.config import Config
+from tracker.commands import register
+parser = argparse.ArgumentParser(prog="peerpipe")
+register(parser.add_subparsers(dest="command", required=True))
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.handler(args, Config.from_env()))
+"""
+
+
+def test_serve_is_registered_with_a_handler() -> None:
+    parser = argparse.ArgumentParser(prog="peerpipe")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["tracker", "serve", "--port", "9999"])
+    assert args.handler is serve_tracker
+    assert args.port == 9999
+
+
+def test_serve_without_platform_key_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(host=None, port=0)
+    assert serve_tracker(args, Config()) == 1
+    assert "platform key" in capsys.readouterr().err
+
+
+async def test_serve_answers_until_terminated() -> None:
+    port = free_port()
+    env = {**os.environ, "PEERPIPE_PLATFORM_KEY": PLATFORM_KEY, "PEERPIPE_TRACKER_PORT": str(port)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVE, "tracker", "serve", env=env
+    )
+    try:
+        deadline = time.monotonic() + 20
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                        assert (await response.json())["status"] == "ok"
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert process.returncode is None, "the tracker exited early"
+                    assert time.monotonic() < deadline, "the tracker never started listening"
+                    await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

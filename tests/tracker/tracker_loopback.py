@@ -1,0 +1,137 @@
+"""Loopback helpers: a small library API standing in at the edge, announce and admin calls."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote_from_bytes
+
+import aiohttp
+import yarl
+from aiohttp import web
+
+from peerpipe.config import Config, TrackerConfig
+from peerpipe.service import RunningApp, start_app
+from peerpipe.tokens import Role, TokenError, TokenVerifier, mint_token
+from tracker import decode
+
+PLATFORM_KEY = "tracker-tests-platform-key-0123456789abcdef"
+OWNER = "a" * 32
+OTHER_OWNER = "b" * 32
+NOT_OWNER = "c" * 32
+
+
+@dataclass
+class Library:
+    """The library API's internal access endpoint, as the tracker sees it over HTTP."""
+
+    owners: dict[str, set[str]] = field(default_factory=dict)
+    calls: int = 0
+    running: RunningApp | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.running is not None
+        return self.running.url
+
+    async def access(self, request: web.Request) -> web.Response:
+        try:
+            identity = TokenVerifier(PLATFORM_KEY).verify_header(
+                request.headers.get("Authorization")
+            )
+        except TokenError as exc:
+            return web.json_response({"title": str(exc)}, status=401)
+        if identity.role is not Role.SERVICE:
+            return web.json_response({"title": "service role needed"}, status=403)
+        self.calls += 1
+        passkey = request.query.get("passkey", "")
+        game_id = request.query.get("game_id", "")
+        if passkey not in self.owners:
+            return web.json_response(
+                {"allowed": False, "user_id": None, "reason": "unknown passkey"}
+            )
+        user_id = f"user-{passkey[:4]}"
+        if game_id not in self.owners[passkey]:
+            return web.json_response(
+                {"allowed": False, "user_id": user_id, "reason": "game not in library"}
+            )
+        return web.json_response({"allowed": True, "user_id": user_id, "reason": "owned"})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/api/v1/library/internal/access", self.access)
+        self.running = await start_app(app)
+
+    async def stop(self) -> None:
+        if self.running is not None:
+            await self.running.stop()
+
+
+def tracker_config(library_url: str, **tracker: object) -> Config:
+    base = Config(platform_key=PLATFORM_KEY)
+    return replace(base, tracker=replace(TrackerConfig(library_url=library_url), **tracker))
+
+
+StartTracker = Callable[..., Awaitable[RunningApp]]
+
+
+def info_hash(name: str) -> bytes:
+    return hashlib.sha1(name.encode()).digest()
+
+
+def peer_id(n: int) -> bytes:
+    return b"-PP0001-" + f"{n:012d}".encode()
+
+
+def admin_headers(role: Role = Role.ADMIN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(PLATFORM_KEY, 'ops', role)}"}
+
+
+async def register_swarm(
+    http: aiohttp.ClientSession, tracker_url: str, game_id: str, v1: bytes, v2: bytes | None = None
+) -> None:
+    body = {
+        "game_id": game_id,
+        "release": 1,
+        "info_hash_v1": v1.hex(),
+        "info_hash_v2": v2.hex() if v2 else None,
+    }
+    async with http.post(
+        f"{tracker_url}/api/v1/admin/swarms", json=body, headers=admin_headers()
+    ) as r:
+        assert r.status == 201, await r.text()
+
+
+async def announce(
+    http: aiohttp.ClientSession,
+    tracker_url: str,
+    passkey: str,
+    hash_: bytes,
+    peer: int,
+    port: int = 6881,
+    left: int = 100,
+    **extra: str,
+) -> dict[bytes, object]:
+    params = {
+        "info_hash": quote_from_bytes(hash_, safe=""),
+        "peer_id": quote_from_bytes(peer_id(peer), safe=""),
+        "port": str(port),
+        "uploaded": "0",
+        "downloaded": "0",
+        "left": str(left),
+        **extra,
+    }
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    url = yarl.URL(f"{tracker_url}/{passkey}/announce?{query}", encoded=True)
+    async with http.get(url) as response:
+        assert response.status == 200
+        reply = decode(await response.read())
+    assert isinstance(reply, dict)
+    return reply
+
+
+def compact_ports(reply: dict[bytes, object]) -> set[int]:
+    peers = reply[b"peers"]
+    assert isinstance(peers, bytes) and len(peers) % 6 == 0
+    return {int.from_bytes(peers[i + 4 : i + 6], "big") for i in range(0, len(peers), 6)}
