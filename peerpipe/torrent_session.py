@@ -25,6 +25,7 @@ def session_settings(
         | lt.alert_category.status
         | lt.alert_category.storage
         | lt.alert_category.peer
+        | lt.alert_category.tracker
     )
     return {
         "listen_interfaces": f"{listen_host}:{listen_port}",
@@ -50,6 +51,10 @@ def session_settings(
         "alert_mask": alerts,
         "urlseed_wait_retry": 5,
         "validate_https_trackers": False,
+        # The tracker URL comes from our own config, never from a torrent, and its passkey
+        # path (/<passkey>/announce) is what libtorrent's loopback SSRF filter refuses.
+        "ssrf_mitigation": False,
+        "stop_tracker_timeout": 1,
         "aio_threads": 4,
         "hashing_threads": 2,
         "connections_limit": 400,
