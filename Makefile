@@ -25,7 +25,7 @@ test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	@for script in bench/*.py; do \
+	@for script in $(wildcard bench/*.py); do \
 		echo "== $$script"; \
 		$(PY) $$script $(BENCH_ARGS) || exit 1; \
 	done
