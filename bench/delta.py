@@ -1,0 +1,363 @@
+"""What a delta update transfers and how long it takes, against what actually changed.
+
+A generated game (pack files made of incompressible "assets", small files) and a patch of it:
+asset replacements, insertions and deletions inside pack files, small in-place edits, a
+renamed pack, new files and removed files. The generator records the bytes a perfect delta
+would need (``changed``: inserted and rewritten bytes, new files; renames, moves and
+deletions cost nothing). In the same run:
+
+- ``transferred``: what our plan fetches (seeder FastCDC chunking, 1 MiB average, chunks
+  matched by SHA-256 across every installed file);
+- ``fixed_1mib``: fixed 1 MiB chunks per file matched by SHA-256 (Steam-style depots);
+- ``whole_file``: every file whose SHA-256 is new, in full (renames free);
+- the update applied from a local CDN node (the real seeder app on loopback) against a full
+  install of the new release through the same chunk path.
+
+The same figures for three separate patches (small scattered edits only, asset changes
+only, new/renamed/removed files only) show where the overhead comes from. The last line
+printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from peer.updates import FetchChunk, HttpChunkSource, UpdateApplier, UpdatePlan, plan_update
+from peerpipe.config import Config
+from peerpipe.service import start_app
+from seeder import create_app
+from seeder.chunking import DEFAULT_PARAMS, ChunkParams, FileDigest, chunk_stream
+from seeder.origin import LocalOrigin
+from signing import ManifestFile, ReleaseManifest, TorrentRef
+
+KIB, MIB = 1024, 1024 * 1024
+GAME = "bench-game"
+
+
+@dataclass(frozen=True)
+class Shape:
+    packs: int
+    pack_mib: int
+    small_files: int
+    new_pack_mib: int
+
+
+QUICK = Shape(packs=3, pack_mib=48, small_files=30, new_pack_mib=12)
+FULL = Shape(packs=6, pack_mib=160, small_files=120, new_pack_mib=48)
+
+
+@dataclass
+class Game:
+    """Pack files as lists of assets (so a patch edits at asset boundaries) and flat files."""
+
+    packs: dict[str, list[bytes]]
+    flat: dict[str, bytes]
+
+    def files(self) -> dict[str, bytes]:
+        joined = {path: b"".join(assets) for path, assets in self.packs.items()}
+        return dict(sorted({**joined, **self.flat}.items()))
+
+    def copy(self) -> Game:
+        return Game({p: list(a) for p, a in self.packs.items()}, dict(self.flat))
+
+
+@dataclass
+class Patch:
+    game: Game
+    changed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, changed: int = 0) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.changed += changed
+
+
+def asset_size(rng: random.Random) -> int:
+    # Compressed game assets: median ~128 KiB, a long tail of multi-MiB textures and audio.
+    return int(min(8 * MIB, max(4 * KIB, rng.lognormvariate(11.8, 1.2))))
+
+
+def make_game(shape: Shape, rng: random.Random) -> Game:
+    packs = {}
+    for index in range(shape.packs):
+        assets, size = [], 0
+        while size < shape.pack_mib * MIB:
+            assets.append(rng.randbytes(asset_size(rng)))
+            size += len(assets[-1])
+        packs[f"data/pack{index}.pak"] = assets
+    flat = {
+        f"config/file{index:03d}.dat": rng.randbytes(rng.randint(1 * KIB, 200 * KIB))
+        for index in range(shape.small_files)
+    }
+    flat["bin/game"] = rng.randbytes(8 * MIB)
+    return Game(packs, flat)
+
+
+def small_edits(patch: Patch, rng: random.Random, per_pack: int) -> None:
+    """Bytes rewritten in place inside pack assets (a tweaked header, a fixed table)."""
+    for assets in patch.game.packs.values():
+        for _ in range(per_pack):
+            index = rng.randrange(len(assets))
+            asset = assets[index]
+            size = min(len(asset), rng.randint(64, 4 * KIB))
+            at = rng.randrange(len(asset) - size + 1)
+            assets[index] = asset[:at] + rng.randbytes(size) + asset[at + size :]
+            patch.count("small_edit", size)
+
+
+def asset_changes(patch: Patch, rng: random.Random, per_pack: int) -> None:
+    """Assets replaced (new size: the rest of the pack shifts), inserted and deleted."""
+    for assets in patch.game.packs.values():
+        for _ in range(per_pack):
+            assets[rng.randrange(len(assets))] = fresh = rng.randbytes(asset_size(rng))
+            patch.count("asset_replaced", len(fresh))
+            assets.insert(rng.randrange(len(assets) + 1), fresh := rng.randbytes(asset_size(rng)))
+            patch.count("asset_inserted", len(fresh))
+        del assets[rng.randrange(len(assets))]
+        patch.count("asset_deleted")
+
+
+def file_changes(patch: Patch, rng: random.Random, shape: Shape) -> None:
+    """A renamed pack, a new pack and new small files, removed small files."""
+    game = patch.game
+    game.packs["data/renamed/pack0-hd.pak"] = game.packs.pop("data/pack0.pak")
+    patch.count("file_renamed")
+    game.flat["data/dlc1.pak"] = rng.randbytes(shape.new_pack_mib * MIB)
+    patch.count("file_added", shape.new_pack_mib * MIB)
+    for index in range(3):
+        game.flat[f"config/new{index}.dat"] = data = rng.randbytes(rng.randint(KIB, 100 * KIB))
+        patch.count("file_added", len(data))
+    for path in sorted(game.flat)[:3]:
+        del game.flat[path]
+        patch.count("file_removed")
+
+
+def make_patch(game: Game, shape: Shape, seed: int, kinds: set[str]) -> Patch:
+    rng = random.Random(seed)
+    patch = Patch(game.copy())
+    if "assets" in kinds:
+        asset_changes(patch, rng, per_pack=2)
+    if "small" in kinds:
+        small_edits(patch, rng, per_pack=3)
+    if "files" in kinds:
+        file_changes(patch, rng, shape)
+    return patch
+
+
+class Chunker:
+    """FastCDC chunk lists, cached per file content so unchanged files are chunked once."""
+
+    def __init__(self, params: ChunkParams) -> None:
+        self.params = params
+        self._cache: dict[bytes, FileDigest] = {}
+
+    def digest(self, data: bytes) -> FileDigest:
+        key = hashlib.blake2b(data, digest_size=16).digest()
+        if key not in self._cache:
+            self._cache[key] = chunk_stream(io.BytesIO(data), self.params)
+        return self._cache[key]
+
+    def manifest(self, files: dict[str, bytes], release: int) -> ReleaseManifest:
+        entries = []
+        for path, data in files.items():
+            digest = self.digest(data)
+            entries.append(ManifestFile(path, len(data), 0o644, digest.sha256, digest.chunks))
+        return ReleaseManifest(
+            game_id=GAME,
+            version=f"1.{release}",
+            release=release,
+            created="2026-11-23T00:00:00+00:00",
+            total_size=sum(len(data) for data in files.values()),
+            files=tuple(entries),
+            torrent=TorrentRef(str(release), 16384, "0" * 40, "0" * 64, b"de"),
+        )
+
+
+def fixed_chunk_transfer(old: dict[str, bytes], new: dict[str, bytes], size: int) -> int:
+    def blocks(data: bytes) -> list[bytes]:
+        return [data[at : at + size] for at in range(0, len(data), size)]
+
+    have = {hashlib.sha256(b).digest() for data in old.values() for b in blocks(data)}
+    sent = 0
+    for data in new.values():
+        for block in blocks(data):
+            digest = hashlib.sha256(block).digest()
+            if digest not in have:
+                have.add(digest)
+                sent += len(block)
+    return sent
+
+
+def whole_file_transfer(old: dict[str, bytes], new: dict[str, bytes]) -> int:
+    have = {hashlib.sha256(data).digest() for data in old.values()}
+    return sum(len(d) for d in new.values() if hashlib.sha256(d).digest() not in have)
+
+
+PART_PARAMS = ChunkParams(avg_size=64 * KIB, min_size=16 * KIB, max_size=256 * KIB)
+
+
+def two_level_transfer(
+    old: dict[str, bytes], new: dict[str, bytes], old_manifest: ReleaseManifest, plan: UpdatePlan
+) -> int:
+    """A proposal, not what the applier does today: each 1 MiB chunk also lists 64 KiB-average
+    FastCDC parts; for a missing chunk only the parts the disk lacks are fetched, as HTTP
+    ranges of ``/chunks/<sha256>``."""
+    parts = Chunker(PART_PARAMS)
+    have = {
+        part.sha256
+        for entry in old_manifest.files
+        for chunk in entry.chunks
+        for part in parts.digest(old[entry.path][chunk.offset : chunk.offset + chunk.size]).chunks
+    }
+    sent = 0
+    for file in plan.files:
+        for op in file.ops:
+            if isinstance(op, FetchChunk):
+                data = new[file.path][op.target_offset : op.target_offset + op.size]
+                for part in parts.digest(data).chunks:
+                    if part.sha256 not in have:
+                        have.add(part.sha256)
+                        sent += part.size
+    return sent
+
+
+def transfer_figures(
+    chunker: Chunker, old: dict[str, bytes], patch: Patch
+) -> dict[str, float | int | dict[str, int]]:
+    new = patch.game.files()
+    old_manifest = chunker.manifest(old, 1)
+    plan = plan_update(old_manifest, chunker.manifest(new, 2))
+    changed = patch.changed
+    two_level = two_level_transfer(old, new, old_manifest, plan)
+    return {
+        "changed_bytes": changed,
+        "transferred_bytes": plan.fetched_bytes,
+        "transferred_over_changed": round(plan.fetched_bytes / changed, 3),
+        "proposed_two_level_over_changed": round(two_level / changed, 3),
+        "fixed_1mib_over_changed": round(fixed_chunk_transfer(old, new, MIB) / changed, 3),
+        "whole_file_over_changed": round(whole_file_transfer(old, new) / changed, 3),
+        "edits": patch.counts,
+    }
+
+
+async def time_apply(cdn_url: str, game_dir: Path, manifest: ReleaseManifest) -> tuple[float, int]:
+    async with aiohttp.ClientSession() as http:
+        source = HttpChunkSource(http, [cdn_url])
+        started = time.perf_counter()
+        await UpdateApplier(source).apply(game_dir, manifest)
+        return time.perf_counter() - started, source.fetched_bytes
+
+
+def fill_origin(origin_dir: Path, releases: list[tuple[dict[str, bytes], ReleaseManifest]]) -> None:
+    origin = LocalOrigin(origin_dir)
+    for files, manifest in releases:
+        for entry in manifest.files:
+            for chunk in entry.chunks:
+                data = files[entry.path][chunk.offset : chunk.offset + chunk.size]
+                origin.put_chunk(chunk.sha256, data)
+
+
+async def time_update(
+    workdir: Path, chunker: Chunker, old: dict[str, bytes], new: dict[str, bytes], rate: int
+) -> dict[str, float]:
+    """Update vs full install from one CDN node serving at ``rate`` bytes/s (0: loopback)."""
+    base = Config().with_data_dir(workdir / "cdn")
+    config = replace(base, seeder=replace(base.seeder, http_rate_limit=rate))
+    old_manifest, new_manifest = chunker.manifest(old, 1), chunker.manifest(new, 2)
+    if not config.seeder.origin_dir.exists():
+        fill_origin(config.seeder.origin_dir, [(old, old_manifest), (new, new_manifest)])
+    games = workdir / f"games-{rate}"
+    node = await start_app(create_app(config, seed=False))
+    try:
+        await time_apply(node.url, games / "updated", old_manifest)
+        update_seconds, update_bytes = await time_apply(node.url, games / "updated", new_manifest)
+        full_seconds, full_bytes = await time_apply(node.url, games / "fresh", new_manifest)
+    finally:
+        await node.stop()
+        shutil.rmtree(games, ignore_errors=True)
+    return {
+        "update_seconds": round(update_seconds, 3),
+        "full_install_seconds": round(full_seconds, 3),
+        "update_fetched_bytes": update_bytes,
+        "full_install_fetched_bytes": full_bytes,
+        "update_time_over_full_install": round(update_seconds / full_seconds, 3),
+    }
+
+
+def run(shape: Shape, workdir: Path, rate_mib: int) -> dict[str, object]:
+    game = make_game(shape, random.Random(1))
+    old = game.files()
+    chunker = Chunker(DEFAULT_PARAMS)
+    started = time.perf_counter()
+    patch = make_patch(game, shape, seed=2, kinds={"assets", "small", "files"})
+    main = transfer_figures(chunker, old, patch)
+    chunking_seconds = time.perf_counter() - started
+    scenarios = {
+        name: transfer_figures(chunker, old, make_patch(game, shape, seed=2, kinds=kinds))
+        for name, kinds in (
+            ("small_edits_only", {"small"}),
+            ("asset_changes_only", {"assets"}),
+            ("file_changes_only", {"files"}),
+        )
+    }
+    sweep = {
+        f"avg_{params.avg_size // KIB}kib": transfer_figures(Chunker(params), old, patch)[
+            "transferred_over_changed"
+        ]
+        for params in (
+            ChunkParams(avg_size=256 * KIB, min_size=64 * KIB, max_size=1 * MIB),
+            ChunkParams(avg_size=64 * KIB, min_size=16 * KIB, max_size=256 * KIB),
+        )
+    }
+    new = patch.game.files()
+    timing = asyncio.run(time_update(workdir, chunker, old, new, 0))
+    limited = asyncio.run(time_update(workdir, chunker, old, new, rate_mib * MIB))
+    return {
+        "game_bytes": sum(len(d) for d in old.values()),
+        "patched_bytes": sum(len(d) for d in patch.game.files().values()),
+        **main,
+        **timing,
+        f"at_{rate_mib}mib_per_s": limited,
+        "chunking_and_planning_seconds": round(chunking_seconds, 3),
+        "scenarios": scenarios,
+        "transferred_over_changed_by_cdc_average": sweep,
+        "goal_transferred_over_changed": 1.25,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a ~160 MiB game instead of ~1 GiB")
+    parser.add_argument(
+        "--rate-mib",
+        type=int,
+        default=50,
+        help="the CDN node's serving limit for the second timing, in MiB/s (a real link)",
+    )
+    args = parser.parse_args()
+    shape = QUICK if args.quick else FULL
+    workdir = Path(tempfile.mkdtemp(prefix="peerpipe-delta-"))
+    try:
+        result = run(shape, workdir, args.rate_mib)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"bench": "delta", "quick": args.quick, **result}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Where an update gets the chunks it does not have: ``GET <cdn>/chunks/<sha256>``.
+
+Every chunk is checked against its SHA-256 before anyone writes it, so a CDN node serving
+wrong bytes costs a retry on the next node, never a corrupt file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote
+
+import aiohttp
+
+from peerpipe.logs import fields
+
+from .errors import ChunkUnavailable
+
+log = logging.getLogger("peerpipe.peer.updates.chunks")
+
+
+@dataclass(frozen=True)
+class ChunkRequest:
+    """A chunk the update needs, and where it goes in the new release (a swarm source maps
+    that place to BitTorrent pieces; the CDN needs only the hash)."""
+
+    sha256: str
+    size: int
+    path: str
+    offset: int
+
+
+class ChunkSource(Protocol):
+    async def fetch(self, request: ChunkRequest) -> bytes:
+        """The chunk's bytes, already checked against its SHA-256; ChunkUnavailable if none."""
+        ...
+
+
+def chunk_matches(data: bytes, request: ChunkRequest) -> bool:
+    return len(data) == request.size and hashlib.sha256(data).hexdigest() == request.sha256
+
+
+class HttpChunkSource:
+    """Fetches chunks from CDN nodes, failing over in order and sticking to the node that
+    answered last."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, cdn_urls: Sequence[str], rounds: int = 2
+    ) -> None:
+        if not cdn_urls:
+            raise ValueError("at least one CDN URL is needed")
+        self._session = session
+        self._urls = [url.rstrip("/") for url in cdn_urls]
+        self._rounds = rounds
+        self._preferred = 0
+        self.fetched_bytes = 0
+        self.failures = 0
+
+    async def fetch(self, request: ChunkRequest) -> bytes:
+        problems: list[str] = []
+        count = len(self._urls)
+        for attempt in range(count * self._rounds):
+            index = (self._preferred + attempt) % count
+            url = f"{self._urls[index]}/chunks/{request.sha256}"
+            data, problem = await _get_verified(self._session, url, request)
+            if data is not None:
+                self._preferred = index
+                self.fetched_bytes += len(data)
+                return data
+            self.failures += 1
+            problems.append(f"{self._urls[index]}: {problem}")
+            log.warning("chunk fetch failed", extra=fields(url=url, error=problem))
+        raise ChunkUnavailable(
+            f"chunk {request.sha256} of {request.path} could not be fetched: "
+            + "; ".join(problems[-count:])
+        )
+
+
+class ReleaseFileChunkSource:
+    """Fetches a chunk as a byte range of the new release's file on a web seed
+    (``GET <cdn>/files/<game>/<release>/<path>`` with ``Range``): for nodes without a chunk
+    store, and the same HTTP path BitTorrent web seeds use."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, cdn_urls: Sequence[str], game_id: str, release: int
+    ) -> None:
+        if not cdn_urls:
+            raise ValueError("at least one CDN URL is needed")
+        self._session = session
+        self._bases = [f"{url.rstrip('/')}/files/{game_id}/{int(release)}" for url in cdn_urls]
+        self.fetched_bytes = 0
+        self.failures = 0
+
+    async def fetch(self, request: ChunkRequest) -> bytes:
+        problems = []
+        last = request.offset + request.size - 1
+        for base in self._bases:
+            url = f"{base}/{quote(request.path)}"
+            range_header = {"Range": f"bytes={request.offset}-{last}"}
+            data, problem = await _get_verified(self._session, url, request, range_header, 206)
+            if data is not None:
+                self.fetched_bytes += len(data)
+                return data
+            self.failures += 1
+            problems.append(f"{base}: {problem}")
+        raise ChunkUnavailable(f"chunk {request.sha256} of {request.path}: " + "; ".join(problems))
+
+
+class FirstAvailable:
+    """Tries chunk sources in order (say, peers before CDN nodes); the first answer wins."""
+
+    def __init__(self, sources: Sequence[ChunkSource]) -> None:
+        if not sources:
+            raise ValueError("at least one chunk source is needed")
+        self._sources = list(sources)
+
+    async def fetch(self, request: ChunkRequest) -> bytes:
+        problems = []
+        for source in self._sources:
+            try:
+                return await source.fetch(request)
+            except ChunkUnavailable as exc:
+                problems.append(str(exc))
+        raise ChunkUnavailable(" / ".join(problems))
+
+
+async def _get_verified(
+    session: aiohttp.ClientSession,
+    url: str,
+    request: ChunkRequest,
+    headers: dict[str, str] | None = None,
+    expected_status: int = 200,
+) -> tuple[bytes | None, str]:
+    """The chunk's bytes from ``url`` if they match its SHA-256, else None and why."""
+    try:
+        async with session.get(url, headers=headers) as response:
+            if response.status != expected_status:
+                return None, f"HTTP {response.status}"
+            # One byte more than the chunk tells an oversized answer from a right one
+            # without buffering whatever a broken node sends.
+            data = await _read_at_most(response.content, request.size + 1)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if not chunk_matches(data, request):
+        return None, "bytes do not match the chunk's SHA-256"
+    return data, ""
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    data = bytearray()
+    while len(data) < limit:
+        part = await stream.read(limit - len(data))
+        if not part:
+            break
+        data += part
+    return bytes(data)

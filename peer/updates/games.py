@@ -1,0 +1,102 @@
+"""The install directory as the agent's update endpoints see it (blocking: run in a thread).
+
+``recover_all`` is what the agent runs at start-up; ``installed_games`` and ``check_update``
+back ``GET /api/v1/updates`` and ``POST /api/v1/updates/{game}/check``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from peerpipe.logs import fields
+from signing import ReleaseManifest
+from signing.manifest import GAME_ID
+
+from .errors import UpdateError
+from .layout import read_journal, read_pointer
+from .plan import UpdatePlan, plan_update
+from .switch import Recovery, installed_manifest, recover
+
+log = logging.getLogger("peerpipe.peer.updates")
+
+
+@dataclass(frozen=True)
+class InstalledGame:
+    game_id: str
+    release: int
+    previous: int | None  # what ``rollback`` would switch to
+    pending_release: int | None  # an interrupted update that can be resumed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "game_id": self.game_id,
+            "release": self.release,
+            "previous_release": self.previous,
+            "pending_release": self.pending_release,
+        }
+
+
+def game_dirs(install_dir: Path) -> list[Path]:
+    if not install_dir.is_dir():
+        return []
+    return sorted(p for p in install_dir.iterdir() if p.is_dir() and GAME_ID.fullmatch(p.name))
+
+
+def recover_all(install_dir: Path) -> dict[str, Recovery]:
+    """Recover every game after an unclean stop; a game that cannot be recovered is logged
+    and left as it is (the others still start)."""
+    results = {}
+    for game_dir in game_dirs(install_dir):
+        try:
+            results[game_dir.name] = recover(game_dir)
+        except (UpdateError, OSError) as exc:
+            log.error("game not recovered", extra=fields(game_id=game_dir.name, error=str(exc)))
+    return results
+
+
+def installed_games(install_dir: Path) -> list[InstalledGame]:
+    """Games with a current release (set by an update or ``record_install``)."""
+    found = []
+    for game_dir in game_dirs(install_dir):
+        try:
+            pointer = read_pointer(game_dir)
+            journal = read_journal(game_dir)
+        except UpdateError as exc:
+            log.error("game state unreadable", extra=fields(game_id=game_dir.name, error=str(exc)))
+            continue
+        if pointer is not None:
+            pending = journal.to_release if journal is not None else None
+            found.append(InstalledGame(game_dir.name, pointer.release, pointer.previous, pending))
+    return found
+
+
+@dataclass(frozen=True)
+class UpdateCheck:
+    game_id: str
+    installed_release: int | None
+    latest_release: int
+    plan: UpdatePlan | None  # None when the latest release is the installed one
+
+    @property
+    def available(self) -> bool:
+        return self.plan is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "game_id": self.game_id,
+            "installed_release": self.installed_release,
+            "latest_release": self.latest_release,
+            "update_available": self.available,
+            "plan": self.plan.summary() if self.plan is not None else None,
+        }
+
+
+def check_update(game_dir: Path, latest: ReleaseManifest) -> UpdateCheck:
+    """What updating ``game_dir`` to ``latest`` (a verified manifest) would transfer."""
+    installed = installed_manifest(game_dir)
+    current = installed.release if installed is not None else None
+    plan = None if current == latest.release else plan_update(installed, latest)
+    return UpdateCheck(latest.game_id, current, latest.release, plan)
