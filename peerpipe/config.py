@@ -20,6 +20,22 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class S3Location:
+    """An S3-compatible bucket (AWS, MinIO, moto); an empty ``endpoint_url`` means none."""
+
+    endpoint_url: str = ""
+    bucket: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    region: str = "us-east-1"
+    prefix: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.endpoint_url)
+
+
+@dataclass(frozen=True)
 class LibraryConfig:
     host: str = "127.0.0.1"
     port: int = 8700
@@ -53,6 +69,7 @@ class SeederConfig:
     bt_port: int = 0
     upload_rate_limit: int = 0
     http_rate_limit: int = 0
+    origin_s3: S3Location = field(default_factory=S3Location)
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,8 @@ class Config:
     log_json: bool = True
     platform_key: str = ""
     jwt_public_key_file: Path | None = None
+    # None: not set, so commands that need it prompt; "" means "keys are not encrypted".
+    key_passphrase: str | None = None
     trust_dir: Path = DEFAULT_DATA_DIR / "trust"
     library: LibraryConfig = field(default_factory=LibraryConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -149,6 +168,22 @@ class _Reader:
         values = tuple(part.strip() for part in raw.split(",") if part.strip())
         return values or default
 
+    def optional(self, name: str) -> str | None:
+        return self._env.get(f"PEERPIPE_{name}")
+
+    def s3_location(self, name: str) -> S3Location:
+        location = S3Location(
+            endpoint_url=self.text(f"{name}_S3_URL", ""),
+            bucket=self.text(f"{name}_S3_BUCKET", ""),
+            access_key=self.text(f"{name}_S3_ACCESS_KEY", ""),
+            secret_key=self.text(f"{name}_S3_SECRET_KEY", ""),
+            region=self.text(f"{name}_S3_REGION", "us-east-1"),
+            prefix=self.text(f"{name}_S3_PREFIX", ""),
+        )
+        if location.configured and not location.bucket:
+            raise ConfigError(f"PEERPIPE_{name}_S3_BUCKET must be set with PEERPIPE_{name}_S3_URL")
+        return location
+
     def path(self, name: str, default: Path) -> Path:
         raw = self._env.get(f"PEERPIPE_{name}", "").strip()
         return Path(raw).expanduser() if raw else default
@@ -170,6 +205,7 @@ class _Reader:
             log_json=self.text("LOG_FORMAT", "json") == "json",
             platform_key=self.text("PLATFORM_KEY", ""),
             jwt_public_key_file=Path(public_key) if public_key else None,
+            key_passphrase=self.optional("KEY_PASSPHRASE"),
             trust_dir=self.path("TRUST_DIR", base.trust_dir),
             library=LibraryConfig(
                 host=self.text("LIBRARY_HOST", "127.0.0.1"),
@@ -200,6 +236,7 @@ class _Reader:
                 bt_port=self.integer("SEEDER_BT_PORT", 0),
                 upload_rate_limit=self.integer("SEEDER_UPLOAD_RATE_LIMIT", 0),
                 http_rate_limit=self.integer("SEEDER_HTTP_RATE_LIMIT", 0),
+                origin_s3=self.s3_location("ORIGIN"),
             ),
             agent=AgentConfig(
                 host=self.text("AGENT_HOST", "127.0.0.1"),

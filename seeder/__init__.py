@@ -6,8 +6,10 @@ from seeder.cdn import create_app
 from seeder.chunking import ChunkParams, FileDigest, chunk_file, chunk_stream
 from seeder.errors import OriginError, PublishError, RegistrationError, SeederError
 from seeder.origin import LocalOrigin, OriginStore, StoredTorrent
+from seeder.origin_settings import SeederOriginSettings
 from seeder.publish import PublishResult, publish_release
 from seeder.ranges import ByteRange, RangeNotSatisfiable, parse_range
+from seeder.s3_origin import S3Origin
 from seeder.torrent import create_release_torrent, piece_length_for, web_seed_urls
 
 __all__ = [
@@ -22,7 +24,9 @@ __all__ = [
     "PublishResult",
     "RangeNotSatisfiable",
     "RegistrationError",
+    "S3Origin",
     "SeederError",
+    "SeederOriginSettings",
     "StoredTorrent",
     "chunk_file",
     "chunk_stream",

@@ -1,7 +1,10 @@
 """The CDN node: trust metadata, release files (BEP 19 web seed), chunks, and a BT seed.
 
-Routes follow "CDN layout" in docs/contracts.md. The node seeds every release in its origin
-over BitTorrent as well (:mod:`seeder.seeding`); /health reports its listen port.
+Routes follow "CDN layout" in docs/contracts.md. Release files and chunks come from the
+origin store: the local origin folder, or an S3-compatible bucket (:mod:`seeder.content`).
+The node seeds every release in its origin over BitTorrent as well (:mod:`seeder.seeding`;
+from an S3 origin through a local mirror, :mod:`seeder.mirror`); /health reports its region
+and listen port, so agents given several nodes can choose one and fail over.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from peerpipe.config import Config
 from peerpipe.problems import Problem, problem_middleware
 from peerpipe.service import metrics_handler
-from seeder.file_serving import serve_file
+from seeder.content import LocalContent, NodeContent, S3Content
+from seeder.file_serving import Body, serve_body, serve_file
+from seeder.mirror import ReleaseMirror
 from seeder.origin import GAME_ID, SHA256_HEX, LocalOrigin
+from seeder.origin_settings import SeederOriginSettings
+from seeder.s3_origin import S3Bucket
 from seeder.safe_paths import resolve_inside
 from seeder.seeding import ReleaseSeeder
 from seeder.throttle import ServingThrottle
@@ -33,11 +40,20 @@ UNLIMITED_CAPACITY_TRANSFERS = 64  # in-flight transfers counted as "fully loade
 class CdnNode:
     """State shared by the handlers of one CDN node."""
 
-    def __init__(self, config: Config, seed: bool) -> None:
+    def __init__(self, config: Config, seed: bool, origin: SeederOriginSettings) -> None:
         self.config = config
-        self.origin = LocalOrigin(config.seeder.origin_dir)
+        self.local = LocalOrigin(config.seeder.origin_dir)
+        self.content: NodeContent
+        mirror = None
+        if origin.uses_s3:
+            bucket = S3Bucket(origin)
+            self.content = S3Content(bucket)
+            # libtorrent seeds from disk: the node keeps a local copy of each release.
+            mirror = ReleaseMirror(bucket, self.local)
+        else:
+            self.content = LocalContent(self.local)
         self.throttle = ServingThrottle(config.seeder.http_rate_limit)
-        self.seeder = ReleaseSeeder(self.origin, config.seeder) if seed else None
+        self.seeder = ReleaseSeeder(self.local, config.seeder, mirror) if seed else None
         self.registry = CollectorRegistry()
         self.bytes_sent = Counter(
             "peerpipe_cdn_bytes_sent", "Bytes served over HTTP", ["kind"], registry=self.registry
@@ -82,10 +98,16 @@ class _Recorder:
         self._node.record(self._kind, count)
 
 
-def create_app(config: Config, seed: bool = True) -> web.Application:
-    """The CDN node's app; with ``seed`` it also seeds every release over BitTorrent."""
+def create_app(
+    config: Config, seed: bool = True, origin: SeederOriginSettings | None = None
+) -> web.Application:
+    """The CDN node's app; with ``seed`` it also seeds every release over BitTorrent.
+
+    ``origin`` selects an S3-compatible origin; by default the node reads
+    ``config.seeder.origin_dir``.
+    """
     app = web.Application(middlewares=[problem_middleware])
-    node = CdnNode(config, seed)
+    node = CdnNode(config, seed, origin or SeederOriginSettings())
     app[NODE_KEY] = node
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_handler(node.registry))
@@ -93,10 +115,20 @@ def create_app(config: Config, seed: bool = True) -> web.Application:
     app.router.add_get("/targets/{path:.+}", targets)
     app.router.add_get("/files/{game_id}/{release}/{path:.+}", release_file)
     app.router.add_get("/chunks/{sha256}", chunk)
+    app.on_startup.append(_open_content)
+    app.on_cleanup.append(_close_content)
     if node.seeder is not None:
         app.on_startup.append(_start_seeding)
         app.on_cleanup.append(_stop_seeding)
     return app
+
+
+async def _open_content(app: web.Application) -> None:
+    await app[NODE_KEY].content.start()
+
+
+async def _close_content(app: web.Application) -> None:
+    await app[NODE_KEY].content.stop()
 
 
 async def _start_seeding(app: web.Application) -> None:
@@ -143,9 +175,9 @@ async def release_file(request: web.Request) -> web.StreamResponse:
     game_id, release = request.match_info["game_id"], request.match_info["release"]
     if not GAME_ID.match(game_id) or not release.isdigit() or not release.isascii():
         raise Problem(400, "Bad Request", "not a release file path", code="BAD_PATH")
-    base = node.origin.release_dir(game_id, int(release))
-    path = resolve_inside(base, request.match_info["path"])
-    return await _serve(request, "files", path)
+    opened = node.content.release_file(game_id, int(release), request.match_info["path"])
+    async with opened as body:
+        return await _serve(request, "files", body)
 
 
 async def chunk(request: web.Request) -> web.StreamResponse:
@@ -153,17 +185,14 @@ async def chunk(request: web.Request) -> web.StreamResponse:
     sha256 = request.match_info["sha256"]
     if not SHA256_HEX.match(sha256):
         raise Problem(400, "Bad Request", "a chunk id is 64 lowercase hex digits", code="BAD_PATH")
-    path = resolve_inside(node.origin.root / "chunks", f"{sha256[:2]}/{sha256}")
-    return await _serve(
-        request, "chunks", path, etag=f'"{sha256}"', headers={"Cache-Control": IMMUTABLE}
-    )
+    async with node.content.chunk(sha256) as body:
+        return await _serve(request, "chunks", body, headers={"Cache-Control": IMMUTABLE})
 
 
 async def _serve(
     request: web.Request,
     kind: str,
-    path: Path,
-    etag: str | None = None,
+    what: Path | Body,
     headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     node = request.app[NODE_KEY]
@@ -171,7 +200,9 @@ async def _serve(
     node.transfers += 1
     node.in_flight.inc()
     try:
-        return await serve_file(request, path, node.throttle, node.sent(kind), etag, headers)
+        if isinstance(what, Path):
+            return await serve_file(request, what, node.throttle, node.sent(kind), None, headers)
+        return await serve_body(request, what, node.throttle, node.sent(kind), headers)
     finally:
         node.transfers -= 1
         node.in_flight.dec()

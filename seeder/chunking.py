@@ -2,12 +2,18 @@
 
 Cut points depend on the bytes around them, not on offsets, so an insertion early in a file
 moves only the chunks next to it: an update then fetches those and reuses the rest.
-One pass over the file yields the chunks and the whole-file SHA-256.
+For a file on disk, the whole-file SHA-256 runs in a second thread beside the chunker
+(hashlib and the chunker both release the GIL on large buffers), so a file costs about as
+much time as one SHA-256 over it on each of two cores.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -75,10 +81,64 @@ def chunk_stream(stream: Readable, params: ChunkParams = DEFAULT_PARAMS) -> File
     return FileDigest(size=reader.size, sha256=reader.digest.hexdigest(), chunks=chunks)
 
 
-def chunk_file(path: Path, params: ChunkParams = DEFAULT_PARAMS) -> FileDigest:
+HASH_BLOCK = 8 * MIB
+
+
+ChunkSink = Callable[[ChunkRef, bytes], None]
+"""Receives each chunk with its bytes as they are cut (to upload them without reading again)."""
+
+
+def chunk_file(
+    path: Path, params: ChunkParams = DEFAULT_PARAMS, on_chunk: ChunkSink | None = None
+) -> FileDigest:
     """Chunk the file at ``path``; :class:`PublishError` if it cannot be read."""
     try:
         with path.open("rb", buffering=0) as stream:
-            return chunk_stream(stream, params)
+            whole = _WholeFileHash(stream.fileno())
+            whole.start()
+            try:
+                chunker = FastCDC(
+                    params.avg_size, min_size=params.min_size, max_size=params.max_size
+                )
+                chunks = tuple(_cut(chunker, stream, on_chunk))
+            finally:
+                whole.join()
     except OSError as exc:
         raise PublishError(f"cannot read {path}: {exc.strerror}") from None
+    size, sha256 = whole.result()
+    if size != sum(chunk.size for chunk in chunks):
+        raise PublishError(f"{path} changed while it was being read")
+    return FileDigest(size=size, sha256=sha256, chunks=chunks)
+
+
+def _cut(chunker: FastCDC, stream: io.FileIO, on_chunk: ChunkSink | None) -> Iterator[ChunkRef]:
+    for piece in chunker.cut_stream(stream):
+        chunk = ChunkRef(hashlib.sha256(piece.data).hexdigest(), piece.offset, piece.length)
+        if on_chunk is not None:
+            # piece.data is a view into the chunker's buffer, reused for the next chunk.
+            on_chunk(chunk, bytes(piece.data))
+        yield chunk
+
+
+class _WholeFileHash(threading.Thread):
+    """The SHA-256 of a whole file, read with its own offsets beside the chunker."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="whole-file-sha256", daemon=True)
+        self._fd = fd
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._error: OSError | None = None
+
+    def run(self) -> None:
+        try:
+            while block := os.pread(self._fd, HASH_BLOCK, self._size):
+                self._digest.update(block)
+                self._size += len(block)
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> tuple[int, str]:
+        if self._error is not None:
+            raise PublishError(f"cannot read a build file: {self._error.strerror}")
+        return self._size, self._digest.hexdigest()

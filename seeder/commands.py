@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
-import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.progress import (
@@ -22,9 +23,10 @@ from rich.progress import (
 from peerpipe.config import Config
 from peerpipe.service import serve_forever
 from seeder.errors import SeederError
+from seeder.origin import OriginStore
+from seeder.origin_settings import SeederOriginSettings
 from seeder.publish import publish_release
-
-PASSPHRASE_VARIABLE = "PEERPIPE_KEY_PASSPHRASE"
+from seeder.s3_origin import S3Origin
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def publish_command(args: argparse.Namespace, config: Config) -> int:
-    passphrase = _passphrase(args.key)
+    passphrase = _passphrase(args.key, config)
     columns = (
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -64,18 +66,20 @@ def publish_command(args: argparse.Namespace, config: Config) -> int:
             bar.update(tasks[stage], completed=done, total=total)
 
         try:
-            result = publish_release(
-                args.build_dir,
-                args.game,
-                args.version,
-                args.key,
-                passphrase,
-                config,
-                title=args.title,
-                progress=progress,
-                publisher=args.publisher,
-                register=not args.no_register,
-            )
+            with _origin_store(origin_settings(config)) as store:
+                result = publish_release(
+                    args.build_dir,
+                    args.game,
+                    args.version,
+                    args.key,
+                    passphrase,
+                    config,
+                    title=args.title,
+                    progress=progress,
+                    publisher=args.publisher,
+                    register=not args.no_register,
+                    origin=store,
+                )
         except SeederError as exc:
             print(f"publish failed: {exc}", file=sys.stderr)
             return 1
@@ -89,8 +93,8 @@ def publish_command(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _passphrase(key_path: Path) -> bytes | None:
-    value = os.environ.get(PASSPHRASE_VARIABLE)
+def _passphrase(key_path: Path, config: Config) -> bytes | None:
+    value = config.key_passphrase
     if value is not None:
         return value.encode() or None
     if not sys.stdin.isatty():
@@ -99,9 +103,27 @@ def _passphrase(key_path: Path) -> bytes | None:
     return typed.encode() or None
 
 
+def origin_settings(config: Config) -> SeederOriginSettings:
+    return SeederOriginSettings.from_location(config.seeder.origin_s3)
+
+
+@contextlib.contextmanager
+def _origin_store(settings: SeederOriginSettings) -> Iterator[OriginStore | None]:
+    """The S3 origin when one is configured; ``None`` lets publishing use the local folder."""
+    if not settings.uses_s3:
+        yield None
+        return
+    with S3Origin(settings) as store:
+        yield store
+
+
 def serve_command(args: argparse.Namespace, config: Config) -> int:
     from seeder.cdn import create_app
 
-    app = create_app(config)
+    try:
+        app = create_app(config, origin=origin_settings(config))
+    except SeederError as exc:
+        print(f"seeder failed: {exc}", file=sys.stderr)
+        return 1
     asyncio.run(serve_forever(app, config.seeder.host, config.seeder.port))
     return 0

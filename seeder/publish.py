@@ -1,5 +1,13 @@
 """The publish pipeline: build folder → chunks → torrent → manifest → origin → signature → swarm.
 
+Everything that can make a build unpublishable (unreadable or special files, symlinks out of
+the folder, an empty build, file names a manifest cannot hold, a wrong key or passphrase) is
+checked before a byte is read for hashing or written to the origin.
+
+The build is read about once: chunking (main thread), the torrent's piece hashing
+(libtorrent, one worker) and the uploads (a pool of workers, fed each file as soon as it is
+chunked, chunks straight from the chunker's buffer) overlap.
+
 Signing is the commit point: files and chunks reach the origin first (harmless without a
 signed manifest pointing at them), the torrent that makes CDN nodes seed the release is
 written only once the manifest is signed, and registration with the tracker and the library
@@ -8,8 +16,12 @@ follows last.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,19 +32,23 @@ from peerpipe.config import Config
 from peerpipe.logs import fields
 from seeder.build import BuildFile, scan_build
 from seeder.chunking import FileDigest, chunk_file
-from seeder.errors import PublishError, RegistrationError, SeederError
-from seeder.origin import LocalOrigin, OriginStore
+from seeder.errors import PublishError, RegistrationError
+from seeder.origin import FileCopy, LocalOrigin, OriginStore
 from seeder.registration import register_release
 from seeder.torrent import create_release_torrent
+from seeder.upload import ReleaseUpload
 from signing import (
     ManifestFile,
     ReleaseManifest,
+    TorrentRef,
     TrustError,
     TrustRepository,
     load_signer,
 )
 
 log = logging.getLogger("peerpipe.seeder.publish")
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done_bytes, total_bytes)`` while a release is published."""
@@ -64,29 +80,62 @@ def publish_release(
     Republishing the build that already is the latest release (same version, same files)
     returns that release instead of making a new one.
     """
-    report = progress or _no_progress
+    report = _ThreadSafeProgress(progress or _no_progress)
     files = scan_build(build_dir)
+    _check_names(files)
     signer = _load_signer(key_path, passphrase)
-    digests = _chunk_all(files, report)
     repository = TrustRepository(config.trust_dir)
     latest = _latest_release(repository, game_id)
     previous = _read_manifest(config.trust_dir, game_id, latest) if latest else None
-    manifest_files = _manifest_files(files, digests)
-    if previous and _same_build(previous, version, manifest_files):
-        log.info("build already published", extra=fields(game_id=game_id, release=latest))
-        result = PublishResult(previous, previous.target_path, created=False)
-    else:
-        release = (latest or 0) + 1
-        manifest = _build_manifest(files, manifest_files, game_id, version, release, config)
-        store = origin or LocalOrigin(config.seeder.origin_dir)
-        _upload(store, manifest, files, report)
-        target = _sign(repository, manifest, signer)
-        store.put_torrent(game_id, release, manifest.torrent.data)
-        log.info("release published", extra=fields(game_id=game_id, release=release))
-        result = PublishResult(manifest, target, created=True)
+    store = origin or LocalOrigin(config.seeder.origin_dir)
+    release = (latest or 0) + 1
+    # Three things overlap: libtorrent hashes the torrent in a worker thread, the main thread
+    # chunks file after file, and upload workers store each file as soon as it is chunked.
+    # A likely republish (same version and file list) waits for the digests instead.
+    eager = not (previous and _same_listing(previous, version, files))
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="torrent") as hasher,
+        ReleaseUpload(
+            store,
+            game_id,
+            release,
+            report.counter("uploading", _total_size(files)),
+            _earlier_files(previous),
+        ) as upload,
+        report.cancelled_on_error(),
+    ):
+        hashing = (files, game_id, release, config, report)
+        torrent = hasher.submit(_hash_torrent, *hashing) if eager else None
+        manifest_files = _chunk_all(files, report, upload if eager else None)
+        if previous and _same_build(previous, version, manifest_files):
+            log.info("build already published", extra=fields(game_id=game_id, release=latest))
+            result = PublishResult(previous, previous.target_path, created=False)
+        else:
+            if torrent is None:
+                torrent = hasher.submit(_hash_torrent, *hashing)
+            manifest = _build_manifest(files, manifest_files, game_id, version, release, torrent)
+            if not eager:
+                for entry, described in zip(files, manifest_files, strict=True):
+                    upload.add(entry, described)
+            result = _commit(manifest, upload, repository, signer, store)
     if register:
         _register(config, result, title or game_id, publisher or key_path.stem)
     return result
+
+
+def _commit(
+    manifest: ReleaseManifest,
+    upload: ReleaseUpload,
+    repository: TrustRepository,
+    signer: Signer,
+    store: OriginStore,
+) -> PublishResult:
+    """Wait for the uploads, sign (the commit point), then let CDN nodes seed the release."""
+    upload.finish()
+    target = _sign(repository, manifest, signer)
+    store.put_torrent(manifest.game_id, manifest.release, manifest.torrent.data)
+    log.info("release published", extra=fields(game_id=manifest.game_id, release=manifest.release))
+    return PublishResult(manifest, target, created=True)
 
 
 def _register(config: Config, result: PublishResult, title: str, publisher: str) -> None:
@@ -104,6 +153,64 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
+class _ThreadSafeProgress:
+    """Adds up progress from worker threads and reports it one call at a time."""
+
+    def __init__(self, report: Progress) -> None:
+        self._report = report
+        self._lock = threading.Lock()
+        self._done: dict[str, int] = {}
+        self._total: dict[str, int] = {}
+        self._cancelled = False
+
+    @contextlib.contextmanager
+    def cancelled_on_error(self) -> Iterator[None]:
+        """On an error, make the workers' next progress report raise, so that they stop
+        (libtorrent aborts its hashing when a progress call raises) instead of finishing
+        work nobody will use."""
+        try:
+            yield
+        except BaseException:
+            self._cancelled = True
+            raise
+
+    def start(self, stage: str, total: int) -> None:
+        with self._lock:
+            self._done[stage], self._total[stage] = 0, total
+            self._report(stage, 0, total)
+
+    def counter(self, stage: str, total: int) -> Callable[[int], None]:
+        """A callback adding bytes to ``stage``."""
+        self.start(stage, total)
+        return lambda count: self.advance(stage, count)
+
+    def advance(self, stage: str, count: int) -> None:
+        if self._cancelled:
+            raise PublishError("publishing was cancelled")
+        with self._lock:
+            total = self._total[stage]
+            done = self._done[stage] = min(total, self._done[stage] + count)
+            self._report(stage, done, total)
+
+
+def _hash_torrent(
+    files: Sequence[BuildFile],
+    game_id: str,
+    release: int,
+    config: Config,
+    report: _ThreadSafeProgress,
+) -> TorrentRef:
+    report.start("hashing", sum(entry.size for entry in files))
+    return create_release_torrent(
+        files,
+        game_id,
+        release,
+        config.agent.cdn_urls,
+        config.tracker.public_url,
+        on_piece=lambda count: report.advance("hashing", count),
+    )
+
+
 def _load_signer(key_path: Path, passphrase: bytes | None) -> Signer:
     try:
         return load_signer(key_path, passphrase)
@@ -111,19 +218,49 @@ def _load_signer(key_path: Path, passphrase: bytes | None) -> Signer:
         raise PublishError(f"cannot load the publisher key {key_path}: {exc}") from None
 
 
-def _chunk_all(files: Sequence[BuildFile], report: Progress) -> list[FileDigest]:
-    total = sum(entry.size for entry in files)
-    done = 0
-    digests = []
-    report("chunking", 0, total)
+def _chunk_all(
+    files: Sequence[BuildFile], report: _ThreadSafeProgress, upload: ReleaseUpload | None
+) -> tuple[ManifestFile, ...]:
+    report.start("chunking", sum(entry.size for entry in files))
+    described = []
     for entry in files:
-        digest = chunk_file(entry.source)
+        digest = chunk_file(entry.source, on_chunk=upload.add_chunk if upload else None)
         if digest.size != entry.size:
             raise PublishError(f"{entry.path} changed size while it was being published")
-        digests.append(digest)
-        done += entry.size
-        report("chunking", done, total)
-    return digests
+        described.append(_manifest_file(entry, digest))
+        if upload is not None:
+            upload.add_file(entry, described[-1])
+        report.advance("chunking", entry.size)
+    return tuple(described)
+
+
+def _earlier_files(previous: ReleaseManifest | None) -> dict[str, FileCopy]:
+    """The previous release's files by content, for unchanged files to be reused."""
+    if previous is None:
+        return {}
+    return {
+        described.sha256: FileCopy(
+            previous.game_id, previous.release, described.path, described.size
+        )
+        for described in previous.files
+    }
+
+
+def _total_size(files: Sequence[BuildFile]) -> int:
+    return sum(entry.size for entry in files)
+
+
+def _check_names(files: Sequence[BuildFile]) -> None:
+    """Refuse file names a manifest cannot hold before a single byte is read or written."""
+    for entry in files:
+        _manifest_file(entry, FileDigest(0, EMPTY_SHA256, ()))
+
+
+def _manifest_file(entry: BuildFile, digest: FileDigest) -> ManifestFile:
+    try:
+        return ManifestFile(entry.path, digest.size, entry.mode, digest.sha256, digest.chunks)
+    except TrustError as exc:
+        raise PublishError(f"the build cannot be published: {exc}") from None
 
 
 def _latest_release(repository: TrustRepository, game_id: str) -> int | None:
@@ -144,16 +281,11 @@ def _read_manifest(trust_dir: Path, game_id: str, release: int) -> ReleaseManife
     return None
 
 
-def _manifest_files(
-    files: Sequence[BuildFile], digests: Sequence[FileDigest]
-) -> tuple[ManifestFile, ...]:
-    try:
-        return tuple(
-            ManifestFile(entry.path, entry.size, entry.mode, digest.sha256, digest.chunks)
-            for entry, digest in zip(files, digests, strict=True)
-        )
-    except TrustError as exc:
-        raise PublishError(f"the build cannot be published: {exc}") from None
+def _same_listing(previous: ReleaseManifest, version: str, files: Sequence[BuildFile]) -> bool:
+    listed = [(entry.path, entry.size, entry.mode) for entry in files]
+    return previous.version == version and listed == [
+        (described.path, described.size, described.mode) for described in previous.files
+    ]
 
 
 def _same_build(previous: ReleaseManifest, version: str, files: tuple[ManifestFile, ...]) -> bool:
@@ -166,11 +298,8 @@ def _build_manifest(
     game_id: str,
     version: str,
     release: int,
-    config: Config,
+    torrent: Future[TorrentRef],
 ) -> ReleaseManifest:
-    torrent = create_release_torrent(
-        files, game_id, release, config.agent.cdn_urls, config.tracker.public_url
-    )
     try:
         return ReleaseManifest(
             game_id=game_id,
@@ -179,49 +308,10 @@ def _build_manifest(
             created=datetime.now(UTC).replace(microsecond=0).isoformat(),
             total_size=sum(entry.size for entry in files),
             files=manifest_files,
-            torrent=torrent,
+            torrent=torrent.result(),
         )
     except TrustError as exc:
         raise PublishError(f"the release manifest is invalid: {exc}") from None
-
-
-def _upload(
-    store: OriginStore,
-    manifest: ReleaseManifest,
-    files: Sequence[BuildFile],
-    report: Progress,
-) -> None:
-    done = 0
-    report("uploading", 0, manifest.total_size)
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        report("uploading", done, manifest.total_size)
-
-    try:
-        for entry, described in zip(files, manifest.files, strict=True):
-            store.put_file(
-                manifest.game_id,
-                manifest.release,
-                entry.path,
-                entry.source,
-                described.sha256,
-                advance,
-            )
-            _upload_chunks(store, entry, described)
-    except SeederError as exc:
-        raise PublishError(str(exc)) from None
-
-
-def _upload_chunks(store: OriginStore, entry: BuildFile, described: ManifestFile) -> None:
-    missing = [chunk for chunk in described.chunks if not store.has_chunk(chunk.sha256)]
-    if not missing:
-        return
-    with entry.source.open("rb") as reader:
-        for chunk in missing:
-            reader.seek(chunk.offset)
-            store.put_chunk(chunk.sha256, reader.read(chunk.size))
 
 
 def _sign(repository: TrustRepository, manifest: ReleaseManifest, signer: Signer) -> str:

@@ -14,7 +14,7 @@ def resolve_inside(base: Path, relative: str) -> Path:
     ``relative`` is the already percent-decoded URL path, so ``%2e%2e`` arrives here as
     ``..`` and is refused like the literal one.
     """
-    _check_segments(relative)
+    check_relative(relative)
     try:
         root = base.resolve(strict=True)
         candidate = (root / relative).resolve(strict=True)
@@ -26,7 +26,9 @@ def resolve_inside(base: Path, relative: str) -> Path:
     return candidate
 
 
-def _check_segments(relative: str) -> None:
+def check_relative(relative: str) -> str:
+    """``relative`` if it is a plain relative path (no ``..``, no empty or control parts);
+    400 otherwise. Keys of an S3 origin are built only from paths that pass this."""
     if not relative or relative.startswith("/") or "\\" in relative:
         raise _bad_path()
     if any(unicodedata.category(char) == "Cc" for char in relative):
@@ -34,6 +36,7 @@ def _check_segments(relative: str) -> None:
     for segment in relative.split("/"):
         if segment in ("", ".", ".."):
             raise _bad_path()
+    return relative
 
 
 def _bad_path() -> Problem:

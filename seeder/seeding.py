@@ -21,6 +21,7 @@ import libtorrent as lt
 from peerpipe.config import SeederConfig
 from peerpipe.logs import fields
 from peerpipe.torrent_session import session_settings
+from seeder.mirror import ReleaseMirror
 from seeder.origin import LocalOrigin, StoredTorrent
 
 log = logging.getLogger("peerpipe.seeder.seeding")
@@ -32,9 +33,12 @@ LISTEN_DEADLINE_SECONDS = 10.0
 class ReleaseSeeder:
     """A libtorrent session seeding the releases of one origin directory."""
 
-    def __init__(self, origin: LocalOrigin, config: SeederConfig) -> None:
+    def __init__(
+        self, origin: LocalOrigin, config: SeederConfig, mirror: ReleaseMirror | None = None
+    ) -> None:
         self._origin = origin
         self._config = config
+        self._mirror = mirror
         self._session: Any = None
         self._seeded: dict[Path, Any] = {}
         self._task: asyncio.Task[None] | None = None
@@ -50,7 +54,10 @@ class ReleaseSeeder:
             user_agent="PeerPipe-CDN/0.1",
         )
         self._session = await asyncio.to_thread(lambda: lt.session(cast(Any, settings)))
+        _limit_every_peer(self._session)
         self.listen_port = await self._wait_for_listen_port()
+        if self._mirror is not None:
+            await self._mirror.sync()
         await asyncio.to_thread(self._rescan)
         self._task = asyncio.create_task(self._run(), name="release-seeder")
         log.info("seeding", extra=fields(bt_port=self.listen_port, releases=len(self._seeded)))
@@ -89,6 +96,8 @@ class ReleaseSeeder:
                 await asyncio.wait_for(self._wake.wait(), RESCAN_SECONDS)
             self._wake.clear()
             try:
+                if self._mirror is not None:
+                    await self._mirror.sync()
                 await asyncio.to_thread(self._rescan)
                 await asyncio.to_thread(self._poll)
             except Exception:  # keep seeding whatever else happens; the log says what
@@ -128,6 +137,16 @@ class ReleaseSeeder:
         self.peer_count = sum(
             handle.status().num_peers for handle in self._seeded.values() if handle is not None
         )
+
+
+def _limit_every_peer(session: Any) -> None:
+    # libtorrent puts peers on local networks (loopback and private ranges included) in a
+    # peer class exempt from rate limits; a CDN node's upload limit is for all its traffic.
+    everyone = 1 << int(lt.session.global_peer_class_id)
+    rules = lt.ip_filter()
+    rules.add_rule("0.0.0.0", "255.255.255.255", everyone)
+    rules.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", everyone)
+    session.set_peer_class_filter(rules)
 
 
 def _without_trackers(torrent: bytes) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,12 @@ def create_release_torrent(
     release: int,
     cdn_urls: Sequence[str],
     tracker_public_url: str,
+    on_piece: Callable[[int], None] | None = None,
 ) -> TorrentRef:
-    """Hash ``files`` into a torrent named ``str(release)`` and describe it as a TorrentRef."""
+    """Hash ``files`` into a torrent named ``str(release)`` and describe it as a TorrentRef.
+
+    ``on_piece(bytes_hashed)`` is called as pieces are hashed (for progress bars).
+    """
     name = str(release)
     total = sum(entry.size for entry in files)
     piece_length = piece_length_for(total)
@@ -62,7 +66,7 @@ def create_release_torrent(
     creator.add_tracker(announce_url(tracker_public_url))
     for url in web_seed_urls(cdn_urls, game_id):
         creator.add_url_seed(url)
-    _hash_pieces(creator, files, name)
+    _hash_pieces(creator, files, name, on_piece)
     torrent: dict[bytes, Any] = creator.generate()
     # libtorrent stamps the current time; drop it so republishing gives identical bytes.
     torrent.pop(b"creation date", None)
@@ -83,9 +87,19 @@ def _file_flags(entry: BuildFile) -> int:
     return int(lt.file_storage.flag_executable) if entry.mode & 0o111 else 0
 
 
-def _hash_pieces(creator: Any, files: Sequence[BuildFile], name: str) -> None:
+def _hash_pieces(
+    creator: Any, files: Sequence[BuildFile], name: str, on_piece: Callable[[int], None] | None
+) -> None:
     # libtorrent reads "<parent>/<name>/<path>"; a staging folder of symlinks to the build's
     # files gives it that layout without copying a byte.
+    piece_length = int(creator.piece_length())
+
+    def piece_done(_: int) -> None:
+        # Besides progress, this per-piece call back into Python is what lets other threads
+        # run: libtorrent holds the GIL for the whole hashing otherwise.
+        if on_piece is not None:
+            on_piece(piece_length)
+
     with tempfile.TemporaryDirectory(prefix="peerpipe-torrent-") as staging:
         release_dir = Path(staging) / name
         for entry in files:
@@ -93,6 +107,6 @@ def _hash_pieces(creator: Any, files: Sequence[BuildFile], name: str) -> None:
             link.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(entry.source, link)
         try:
-            lt.set_piece_hashes(creator, staging)
+            lt.set_piece_hashes(creator, staging, piece_done)
         except RuntimeError as exc:
             raise PublishError(f"hashing the release for its torrent failed: {exc}") from None

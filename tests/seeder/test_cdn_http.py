@@ -12,12 +12,13 @@ from dataclasses import dataclass, replace
 import aiohttp
 import pytest
 from aiohttp import web
-from seeder_helpers import GAME, random_bytes
+from seeder_helpers import GAME, put_objects, random_bytes
 from yarl import URL
 
 from peerpipe.config import Config
 from peerpipe.service import RunningApp, start_app
 from seeder import create_app
+from seeder.origin_settings import SeederOriginSettings
 
 DATA = random_bytes(100_000, seed=7)
 SECRET = b"TOP-SECRET-OUTSIDE-THE-ORIGIN"
@@ -48,9 +49,27 @@ def _populate(config: Config) -> None:
     (release_dir / "link").symlink_to(config.data_dir / "secret.txt")
 
 
-async def _start(config: Config) -> tuple[RunningApp, RunningApp]:
+async def _mirror_to_s3(config: Config, settings: SeederOriginSettings) -> Config:
+    """The same origin in a bucket (under the settings' prefix), a secret object just outside
+    it, and a node configuration whose local origin folder is empty."""
+    origin = config.seeder.origin_dir
+    objects = {
+        settings.prefix + path.relative_to(origin).as_posix(): path.read_bytes()
+        for path in origin.rglob("*")
+        if path.is_file() and not path.is_symlink()
+    }
+    objects["secret.txt"] = SECRET
+    objects[f"{settings.prefix}files/secret.txt"] = SECRET
+    await put_objects(settings, objects)
+    return replace(config, seeder=replace(config.seeder, origin_dir=config.data_dir / "empty"))
+
+
+async def _start(
+    config: Config, s3: SeederOriginSettings | None = None
+) -> tuple[RunningApp, RunningApp]:
     _populate(config)
-    cdn = await start_app(create_app(config, seed=False))
+    node_config = await _mirror_to_s3(config, s3) if s3 else config
+    cdn = await start_app(create_app(node_config, seed=False, origin=s3))
     path = config.seeder.origin_dir / "files" / GAME / "1" / "data" / "level.pak"
 
     async def static(_: web.Request) -> web.FileResponse:
@@ -61,9 +80,11 @@ async def _start(config: Config) -> tuple[RunningApp, RunningApp]:
     return cdn, await start_app(reference)
 
 
-@pytest.fixture
-async def node(config: Config) -> AsyncIterator[Node]:
-    cdn, reference = await _start(config)
+@pytest.fixture(params=["local", "s3"])
+async def node(request: pytest.FixtureRequest, config: Config) -> AsyncIterator[Node]:
+    """A CDN node on each origin store: a local folder, and a bucket on an S3-protocol server."""
+    s3 = request.getfixturevalue("s3_settings") if request.param == "s3" else None
+    cdn, reference = await _start(config, s3)
     async with aiohttp.ClientSession() as session:
         yield Node(cdn, reference, config, session)
     await cdn.stop()
@@ -212,8 +233,8 @@ async def test_health_and_metrics(node: Node) -> None:
         "connections": 0,
         "load": 0.0,
     }
-    async with node.session.get(node.cdn.url + FILE):
-        pass
+    async with node.session.get(node.cdn.url + FILE) as response:
+        assert await response.read() == DATA
     async with node.session.get(f"{node.cdn.url}/metrics") as response:
         text = await response.text()
     assert 'peerpipe_cdn_bytes_sent_total{kind="files"}' in text

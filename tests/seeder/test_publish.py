@@ -40,7 +40,7 @@ def test_publish_puts_the_release_in_the_origin_and_signs_it(
     manifest = result.manifest
     assert result.created and manifest.release == 1 and manifest.version == "1.0.0"
     assert result.target_path == f"games/{GAME}/1/manifest.json"
-    assert stages == {"chunking", "uploading"}
+    assert stages == {"chunking", "hashing", "uploading"}
     assert [f.path for f in manifest.files] == ["bin/game", "data/level1.pak", "readme.txt"]
     assert manifest.files[0].mode == 0o755
     assert manifest.total_size == sum(len(data) for data in FILES.values())
@@ -179,3 +179,24 @@ def test_an_unreachable_tracker_is_a_clear_error(
     wired = replace(config, tracker=replace(config.tracker, public_url=dead))
     with pytest.raises(RegistrationError, match=r"published but not registered.*unreachable"):
         publish_release(make_build(FILES), GAME, "1", publisher_key, PASSPHRASE, wired)
+
+
+def test_an_interrupted_publish_stops_its_workers_and_publishes_nothing(
+    make_build: BuildMaker, publisher_key: Path, config: Config
+) -> None:
+    build = make_build({f"pack{i}.pak": random_bytes(3_000_000, 40 + i) for i in range(4)})
+
+    def interrupt(stage: str, done: int, total: int) -> None:
+        if stage == "chunking" and done > 0:
+            raise KeyboardInterrupt  # the publisher pressed Ctrl-C
+
+    with pytest.raises(KeyboardInterrupt):
+        publish(build, publisher_key, config, progress=interrupt)
+    assert TrustRepository(config.trust_dir).latest_release(GAME) is None
+    assert not (config.seeder.origin_dir / "torrents").exists()
+    # Whatever reached the origin is whole, and no temporary file is left behind.
+    release_dir = config.seeder.origin_dir / "files" / GAME / "1"
+    stored = [path for path in release_dir.rglob("*") if path.is_file()]
+    for path in stored:
+        assert not path.name.startswith(".tmp-")
+        assert path.read_bytes() == (build / path.relative_to(release_dir)).read_bytes()
