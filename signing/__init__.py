@@ -18,6 +18,7 @@ from signing.errors import (
     UnsafePath,
     WrongSoftware,
 )
+from signing.key_management import KeyRevocation, Renewal, RootRotation
 from signing.keys import (
     generate_key,
     load_private_key,
@@ -36,6 +37,7 @@ from signing.manifest import (
 )
 from signing.release_pointer import ReleasePointer
 from signing.repository import TrustRepository
+from signing.torrent_files import check_torrent_files
 
 __all__ = [
     "ArbitrarySoftware",
@@ -43,15 +45,18 @@ __all__ = [
     "EndlessDataAttack",
     "FreezeAttack",
     "KeyFileError",
+    "KeyRevocation",
     "ManifestError",
     "ManifestFile",
     "MetadataUnavailable",
     "MixAndMatchAttack",
     "ReleaseManifest",
     "ReleasePointer",
+    "Renewal",
     "RepositoryStateError",
     "RevokedKey",
     "RollbackAttack",
+    "RootRotation",
     "TorrentRef",
     "TrustClient",
     "TrustError",
@@ -60,6 +65,7 @@ __all__ = [
     "UnauthorizedPublisher",
     "UnsafePath",
     "WrongSoftware",
+    "check_torrent_files",
     "generate_key",
     "latest_target_path",
     "load_private_key",

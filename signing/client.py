@@ -13,24 +13,32 @@ from pathlib import Path
 from tuf.api import exceptions as tuf_errors
 
 from peerpipe.logs import fields
+from signing.attacks import RecordingFetcher, metadata_error
 from signing.errors import (
     ArbitrarySoftware,
     EndlessDataAttack,
-    FreezeAttack,
-    MetadataUnavailable,
-    MixAndMatchAttack,
-    RollbackAttack,
     TrustError,
     UnauthorizedPublisher,
     WrongSoftware,
 )
 from signing.manifest import ReleaseManifest, latest_target_path, manifest_target_path
 from signing.release_pointer import ReleasePointer
-from signing.tuf_api import Root, Snapshot, Targets, Timestamp, Updater, Urllib3Fetcher
+from signing.torrent_files import check_torrent_files
+from signing.tuf_api import Updater, UpdaterConfig
 
 log = logging.getLogger("peerpipe.signing")
 
-_TOP_LEVEL_ROLES = {Root.type, Targets.type, Snapshot.type, Timestamp.type}
+# Upper bounds on metadata whose length nothing signed states yet (endless data attack).
+# Generous for real repositories: a publisher role lists ~200 bytes per release, a snapshot
+# ~100 bytes per publisher. Release manifests are targets: their signed length bounds them.
+METADATA_LIMITS = UpdaterConfig(
+    max_root_rotations=64,
+    max_delegations=8,
+    root_max_length=256 * 1024,
+    timestamp_max_length=16 * 1024,
+    snapshot_max_length=4 * 1024 * 1024,
+    targets_max_length=8 * 1024 * 1024,
+)
 
 
 class TrustClient:
@@ -60,16 +68,17 @@ class TrustClient:
     def fetch_release(self, game_id: str, release: int | None = None) -> ReleaseManifest:
         """The verified manifest of ``release`` of ``game_id`` (the latest when None)."""
         with self._lock:
-            updater = self._updater()
-            _refresh(updater)
+            fetcher = RecordingFetcher(socket_timeout=self._timeout)
+            updater = self._updater(fetcher)
+            self._refresh(updater, fetcher)
             pointer: ReleasePointer | None = None
             if release is None:
                 pointer = ReleasePointer.from_json(
-                    _fetch_target(updater, latest_target_path(game_id))
+                    self._fetch_target(updater, fetcher, latest_target_path(game_id))
                 )
                 _check_same_game(pointer.game_id, game_id, "latest.json")
                 release = pointer.release
-            data = _fetch_target(updater, manifest_target_path(game_id, release))
+            data = self._fetch_target(updater, fetcher, manifest_target_path(game_id, release))
         manifest = ReleaseManifest.from_json(data)
         _check_same_game(manifest.game_id, game_id, "manifest")
         if manifest.release != release:
@@ -82,13 +91,14 @@ class TrustClient:
                 f"wrong software attack: latest.json names version {pointer.version!r}, "
                 f"the manifest is version {manifest.version!r}"
             )
+        check_torrent_files(manifest)
         log.info(
             "release manifest verified",
             extra=fields(game_id=game_id, release=release, version=manifest.version),
         )
         return manifest
 
-    def _updater(self) -> Updater:
+    def _updater(self, fetcher: RecordingFetcher) -> Updater:
         # A fresh Updater per fetch: ngclient refreshes top-level metadata once per instance.
         self._metadata_dir.mkdir(parents=True, exist_ok=True)
         self._targets_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +108,8 @@ class TrustClient:
                 metadata_base_url=self._metadata_url,
                 target_dir=str(self._targets_dir),
                 target_base_url=self._targets_url,
-                fetcher=Urllib3Fetcher(socket_timeout=self._timeout),
+                fetcher=fetcher,
+                config=METADATA_LIMITS,
                 bootstrap=self._trusted_root,
             )
         except tuf_errors.RepositoryError as error:
@@ -106,23 +117,21 @@ class TrustClient:
                 f"the pinned trusted root is not valid root metadata: {error}"
             ) from None
 
+    def _refresh(self, updater: Updater, fetcher: RecordingFetcher) -> None:
+        try:
+            updater.refresh()
+        except (tuf_errors.RepositoryError, tuf_errors.DownloadError, OSError) as error:
+            raise metadata_error(error, fetcher, self._metadata_dir) from error
 
-def _check_same_game(signed_game: str, asked_game: str, what: str) -> None:
-    if signed_game != asked_game:
-        raise WrongSoftware(
-            f"wrong software attack: asked for {asked_game!r}, the signed {what} is for "
-            f"{signed_game!r}"
-        )
-
-
-def _refresh(updater: Updater) -> None:
-    try:
-        updater.refresh()
-    except (tuf_errors.RepositoryError, tuf_errors.DownloadError, OSError) as error:
-        raise metadata_error(error) from error
+    def _fetch_target(self, updater: Updater, fetcher: RecordingFetcher, target_path: str) -> bytes:
+        try:
+            return _fetch_target(updater, target_path)
+        except (tuf_errors.RepositoryError, tuf_errors.DownloadError, OSError) as error:
+            raise metadata_error(error, fetcher, self._metadata_dir) from error
 
 
 def _fetch_target(updater: Updater, target_path: str) -> bytes:
+    """Download and verify one target; ngclient errors for metadata are left to the caller."""
     try:
         info = updater.get_targetinfo(target_path)
     except (tuf_errors.RepositoryError, tuf_errors.DownloadError, OSError) as error:
@@ -131,7 +140,7 @@ def _fetch_target(updater: Updater, target_path: str) -> bytes:
             raise UnauthorizedPublisher(
                 f"unauthorized publisher: no signed {target_path} exists yet ({error})"
             ) from error
-        raise metadata_error(error) from error
+        raise
     if info is None:
         raise UnauthorizedPublisher(
             f"unauthorized publisher: no publisher delegated for this game signed {target_path}"
@@ -147,40 +156,11 @@ def _fetch_target(updater: Updater, target_path: str) -> bytes:
         raise EndlessDataAttack(
             f"endless data attack: {target_path} is longer than its signed length"
         ) from None
-    except (tuf_errors.DownloadError, OSError) as error:
-        raise metadata_error(error) from error
 
 
-def metadata_error(error: Exception) -> TrustError:
-    """The package error for an ngclient failure while loading trust metadata."""
-    if isinstance(error, tuf_errors.ExpiredMetadataError):
-        return FreezeAttack(f"freeze attack: {error}")
-    if isinstance(error, tuf_errors.BadVersionNumberError):
-        # ngclient says "Expected …" when a file's version differs from what snapshot or
-        # timestamp lists for it (files from different snapshots); otherwise a version
-        # went backwards compared to what this client already trusts.
-        if str(error).startswith("Expected"):
-            return MixAndMatchAttack(f"mix-and-match attack: {error}")
-        return RollbackAttack(f"rollback attack: {error}")
-    if isinstance(error, tuf_errors.LengthOrHashMismatchError):
-        return MixAndMatchAttack(f"mix-and-match attack: metadata does not match its hash: {error}")
-    if isinstance(error, tuf_errors.UnsignedMetadataError):
-        role = str(error).split(" ", 1)[0]
-        if role and role not in _TOP_LEVEL_ROLES:
-            return UnauthorizedPublisher(f"unauthorized publisher: {error}")
-        return ArbitrarySoftware(f"arbitrary software attack: untrusted signatures: {error}")
-    if isinstance(error, tuf_errors.DownloadLengthMismatchError):
-        return EndlessDataAttack(f"endless data attack: {error}")
-    if isinstance(error, tuf_errors.SlowRetrievalError):
-        # urllib3 reports a refused connection as a connect timeout too: name both.
-        return MetadataUnavailable(
-            "trust metadata unavailable (slow retrieval attack or network failure): "
-            f"{error.__cause__ or error}"
+def _check_same_game(signed_game: str, asked_game: str, what: str) -> None:
+    if signed_game != asked_game:
+        raise WrongSoftware(
+            f"wrong software attack: asked for {asked_game!r}, the signed {what} is for "
+            f"{signed_game!r}"
         )
-    if isinstance(error, tuf_errors.DownloadHTTPError):
-        return MetadataUnavailable(f"trust metadata unavailable: HTTP {error.status_code}: {error}")
-    if isinstance(error, tuf_errors.DownloadError):
-        return MetadataUnavailable(f"trust metadata unavailable: {error.__cause__ or error}")
-    if isinstance(error, OSError):
-        return TrustError(f"cannot use the trust metadata cache: {error}")
-    return TrustError(f"trust metadata rejected: {error}")

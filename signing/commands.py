@@ -12,8 +12,9 @@ import json
 import os
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peerpipe.config import Config
 from signing.errors import KeyFileError, TrustError
@@ -27,15 +28,19 @@ from signing.keys import (
 )
 from signing.repository import TrustRepository
 from signing.repository_summary import describe_repository
-from signing.tuf_api import Signer
+from signing.tuf_api import Key, Signer
 
 PASSPHRASE_VARIABLE = "PEERPIPE_KEY_PASSPHRASE"
+
+if TYPE_CHECKING:  # argparse's subparser action is generic for type checkers only
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def register_admin(
     admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Add ``keys generate`` and ``trust init|add-publisher|show`` under ``admin``."""
+    """Add ``keys generate`` and ``trust init|add-publisher|remove-publisher|revoke-key|
+    rotate-root|refresh|show`` under ``admin``."""
     keys = admin_subparsers.add_parser("keys", help="Ed25519 signing keys")
     key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
     generate = key_commands.add_parser("generate", help="create a key pair (FILE and FILE.pub)")
@@ -48,6 +53,12 @@ def register_admin(
 
     trust = admin_subparsers.add_parser("trust", help="the TUF root of trust (config.trust_dir)")
     trust_commands = trust.add_subparsers(dest="trust_command", metavar="COMMAND", required=True)
+    _register_setup(trust_commands)
+    _register_key_changes(trust_commands)
+    _register_operations(trust_commands)
+
+
+def _register_setup(trust_commands: Commands) -> None:
     init = trust_commands.add_parser("init", help="create the trust repository")
     init.add_argument("--root-key", type=Path, action="append", required=True, metavar="FILE")
     init.add_argument("--threshold", type=int, default=1, metavar="N")
@@ -62,9 +73,61 @@ def register_admin(
     _add_json(add)
     add.set_defaults(handler=add_publisher)
 
-    show = trust_commands.add_parser("show", help="roles, versions, expiries and publishers")
+
+def _register_key_changes(trust_commands: Commands) -> None:
+    remove = trust_commands.add_parser("remove-publisher", help="withdraw a publisher's games")
+    remove.add_argument("name")
+    _add_admin_keys(remove)
+    remove.set_defaults(handler=remove_publisher)
+
+    revoke = trust_commands.add_parser(
+        "revoke-key", help="revoke a publisher or online key and re-sign what must be"
+    )
+    revoke.add_argument("keyid", help="key id, or a unique prefix of at least 8 characters")
+    revoke.add_argument(
+        "--new-key",
+        type=Path,
+        metavar="FILE",
+        help="publisher's replacement: a private key re-signs its releases now, a .pub key "
+        "waits for its next publish",
+    )
+    _add_admin_keys(revoke)
+    revoke.set_defaults(handler=revoke_key)
+
+    rotate = trust_commands.add_parser(
+        "rotate-root", help="replace the admin (root and targets) keys"
+    )
+    rotate.add_argument("--old-key", type=Path, action="append", required=True, metavar="FILE")
+    rotate.add_argument("--new-key", type=Path, action="append", required=True, metavar="FILE")
+    rotate.add_argument("--threshold", type=int, default=None, metavar="N")
+    _add_json(rotate)
+    rotate.set_defaults(handler=rotate_root)
+
+
+def _register_operations(trust_commands: Commands) -> None:
+    renew = trust_commands.add_parser(
+        "renew", help="re-sign root and targets, or publisher roles, before they expire"
+    )
+    renew.add_argument("--admin-key", type=Path, action="append", default=[], metavar="FILE")
+    renew.add_argument("--publisher-key", type=Path, action="append", default=[], metavar="FILE")
+    _add_json(renew)
+    renew.set_defaults(handler=renew_roles)
+
+    refresh = trust_commands.add_parser(
+        "refresh", help="re-sign the timestamp (online key) if it expires soon"
+    )
+    refresh.add_argument("--margin-hours", type=float, default=2.0, metavar="H")
+    _add_json(refresh)
+    refresh.set_defaults(handler=refresh_trust)
+
+    show = trust_commands.add_parser("show", help="roles, keys, thresholds, expiries, versions")
     _add_json(show)
     show.set_defaults(handler=show_trust)
+
+
+def _add_admin_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--admin-key", type=Path, action="append", required=True, metavar="FILE")
+    _add_json(parser)
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +187,101 @@ def add_publisher(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def remove_publisher(args: argparse.Namespace, config: Config) -> int:
+    try:
+        admins = [_signer(path) for path in args.admin_key]
+        games = TrustRepository(config.trust_dir).remove_publisher(args.name, admins)
+    except (TrustError, OSError, EOFError) as error:
+        return _fail("trust remove-publisher", error)
+    result = {"publisher": args.name, "games": games}
+    _report(args, result, f"publisher {args.name} removed; {', '.join(games)} now unpublished")
+    return 0
+
+
+def revoke_key(args: argparse.Namespace, config: Config) -> int:
+    try:
+        admins = [_signer(path) for path in args.admin_key]
+        new_key, new_signer = _replacement(args.new_key)
+        revocation = TrustRepository(config.trust_dir).revoke_key(
+            args.keyid, admins, new_key=new_key, new_signer=new_signer
+        )
+    except (TrustError, OSError, EOFError) as error:
+        return _fail("trust revoke-key", error)
+    result = asdict(revocation)
+    replaced = revocation.replacement_keyid
+    _report(
+        args,
+        result,
+        f"key {revocation.keyid} revoked from {', '.join(revocation.removed_from)}"
+        + (f"; replaced by {replaced}" if replaced else "")
+        + f"; re-signed {', '.join(revocation.resigned)}",
+    )
+    return 0
+
+
+def _replacement(path: Path | None) -> tuple[Key | None, Signer | None]:
+    """A publisher's new key: a private key file (re-sign now) or a public one."""
+    if path is None:
+        return None, None
+    try:
+        is_private = b"PRIVATE KEY" in path.read_bytes()
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {path} does not exist") from None
+    if is_private:
+        signer = _signer(path)
+        return signer.public_key, signer
+    return load_public_key(path), None
+
+
+def rotate_root(args: argparse.Namespace, config: Config) -> int:
+    try:
+        if args.threshold is not None and args.threshold < 1:
+            raise TrustError(f"--threshold {args.threshold} must be at least 1")
+        old = [_signer(path) for path in args.old_key]
+        new = [_signer(path) for path in args.new_key]
+        rotation = TrustRepository(config.trust_dir).rotate_root(old, new, args.threshold)
+    except (TrustError, OSError, EOFError) as error:
+        return _fail("trust rotate-root", error)
+    _report(
+        args,
+        asdict(rotation),
+        f"root v{rotation.version}: {rotation.threshold}-of-{len(rotation.keyids)} new keys; "
+        f"{len(rotation.retired_keyids)} old key(s) revoked",
+    )
+    return 0
+
+
+def renew_roles(args: argparse.Namespace, config: Config) -> int:
+    try:
+        if not args.admin_key and not args.publisher_key:
+            raise TrustError("give --admin-key (root and targets) or --publisher-key, or both")
+        admins = [_signer(path) for path in args.admin_key]
+        publishers = [_signer(path) for path in args.publisher_key]
+        renewal = TrustRepository(config.trust_dir).renew(admins, publishers)
+    except (TrustError, OSError, EOFError) as error:
+        return _fail("trust renew", error)
+    renewed = ", ".join(f"{role} v{version}" for role, version in renewal.versions.items())
+    _report(args, {"renewed": renewal.versions}, f"renewed {renewed}")
+    return 0
+
+
+def refresh_trust(args: argparse.Namespace, config: Config) -> int:
+    """What the metadata service does periodically, for cron or an operator."""
+    repository = TrustRepository(config.trust_dir)
+    try:
+        if not 0 < args.margin_hours <= 24 * 7:
+            raise TrustError(f"--margin-hours {args.margin_hours} must be above 0, at most 168")
+        repository.store.require_initialised()
+        refreshed = repository.refresh_if_expiring(timedelta(hours=args.margin_hours))
+        expires = repository.store.load_timestamp().signed.expires.isoformat()
+    except (TrustError, OSError) as error:
+        return _fail("trust refresh", error)
+    result = {"refreshed": refreshed, "timestamp_expires": expires}
+    verb = "re-signed" if refreshed else "still fresh"
+    _report(args, result, f"timestamp {verb}; expires {expires}")
+    return 0
+
+
 def show_trust(args: argparse.Namespace, config: Config) -> int:
     try:
         summary = describe_repository(config.trust_dir)
@@ -140,10 +298,16 @@ def show_trust(args: argparse.Namespace, config: Config) -> int:
         )
     for publisher in summary.publishers:
         latest = ", ".join(f"{game}@{release}" for game, release in publisher.latest.items())
+        version = f"v{publisher.version} expires {publisher.expires}" if publisher.version else ""
         print(
             f"  publisher {publisher.name}: games {', '.join(publisher.games)}; "
-            f"latest {latest or 'none'}"
+            f"latest {latest or 'none'}; {publisher.threshold}-of-{len(publisher.keyids)} keys "
+            f"{version}".rstrip()
         )
+    for key in summary.keys:
+        print(f"  key {key.keyid}  {', '.join(key.roles)}")
+    for keyid in summary.revoked_keyids:
+        print(f"  key {keyid}  REVOKED")
     return 0
 
 

@@ -23,10 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tuf.api.serialization.json import JSONSerializer
 
 from signing.errors import RepositoryStateError
-from signing.keys import generate_key, load_signer, save_private_key
+from signing.keys import generate_key, load_signer, public_key_path, save_private_key
 from signing.tuf_api import Metadata, MetaFile, Root, Signer, Snapshot, Targets, Timestamp
 
 T = TypeVar("T", Root, Timestamp, Snapshot, Targets)
@@ -80,6 +81,17 @@ class RepositoryStore:
         for role in (Snapshot.type, Timestamp.type):
             path = self.online_keys_dir / f"{role}.pem"
             save_private_key(generate_key(), path, passphrase=None)
+
+    def replace_online_key(self, role: str, key: Ed25519PrivateKey) -> None:
+        """Put a new online key for ``role`` in place of the old one (which is deleted:
+        a revoked key left on the metadata server's disk helps nobody but a thief)."""
+        path = self.online_keys_dir / f"{role}.pem"
+        staged = path.with_name(f"{role}.pem.new")
+        for leftover in (staged, public_key_path(staged)):
+            leftover.unlink(missing_ok=True)
+        save_private_key(key, staged, passphrase=None)
+        os.replace(public_key_path(staged), public_key_path(path))
+        os.replace(staged, path)
 
     def online_signer(self, role: str) -> Signer:
         return load_signer(self.online_keys_dir / f"{role}.pem", passphrase=None)

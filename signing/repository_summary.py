@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from signing.release_pointer import ReleasePointer
-from signing.repository import games_of
 from signing.repository_store import RepositoryStore
+from signing.roles import games_of, revoked_keyids
 from signing.tuf_api import Metadata, Root, Snapshot, Targets, Timestamp
 
 
@@ -24,6 +24,7 @@ class RoleSummary:
 class PublisherSummary:
     name: str
     keyids: tuple[str, ...]
+    threshold: int
     games: tuple[str, ...]
     version: int | None
     expires: str | None
@@ -31,10 +32,18 @@ class PublisherSummary:
 
 
 @dataclass(frozen=True)
+class KeySummary:
+    keyid: str
+    roles: tuple[str, ...]  # top-level role names and "publisher:<name>"
+
+
+@dataclass(frozen=True)
 class TrustSummary:
     path: str
     roles: tuple[RoleSummary, ...]
     publishers: tuple[PublisherSummary, ...]
+    keys: tuple[KeySummary, ...]
+    revoked_keyids: tuple[str, ...]
 
 
 def describe_repository(path: Path) -> TrustSummary:
@@ -64,11 +73,29 @@ def describe_repository(path: Path) -> TrustSummary:
                 threshold=role.threshold,
             )
         )
+    publishers = _publishers(store, snapshot, targets.signed)
     return TrustSummary(
         path=str(path),
         roles=tuple(roles),
-        publishers=_publishers(store, snapshot, targets.signed),
+        publishers=publishers,
+        keys=_keys(roles, publishers),
+        revoked_keyids=tuple(
+            sorted(set(revoked_keyids(root.signed)) | set(revoked_keyids(targets.signed)))
+        ),
     )
+
+
+def _keys(
+    roles: list[RoleSummary], publishers: tuple[PublisherSummary, ...]
+) -> tuple[KeySummary, ...]:
+    uses: dict[str, list[str]] = {}
+    for role in roles:
+        for keyid in role.keyids:
+            uses.setdefault(keyid, []).append(role.name)
+    for publisher in publishers:
+        for keyid in publisher.keyids:
+            uses.setdefault(keyid, []).append(f"publisher:{publisher.name}")
+    return tuple(KeySummary(keyid, tuple(names)) for keyid, names in sorted(uses.items()))
 
 
 def _publishers(
@@ -88,6 +115,7 @@ def _publishers(
             PublisherSummary(
                 name=role.name,
                 keyids=tuple(role.keyids),
+                threshold=role.threshold,
                 games=tuple(games_of(role)),
                 version=published.signed.version if published else None,
                 expires=published.signed.expires.isoformat() if published else None,

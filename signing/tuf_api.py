@@ -18,6 +18,7 @@ from tuf.api._payload import (
     Timestamp,
 )
 from tuf.api.metadata import Metadata
+from tuf.ngclient.config import UpdaterConfig
 from tuf.ngclient.updater import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
@@ -36,5 +37,6 @@ __all__ = [
     "Targets",
     "Timestamp",
     "Updater",
+    "UpdaterConfig",
     "Urllib3Fetcher",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 from pathlib import Path
 
 from aiohttp import web
 
+from peerpipe.config import Config
 from peerpipe.service import RunningApp, start_app
 from signing import (
     ChunkRef,
@@ -17,6 +19,8 @@ from signing import (
     load_signer,
     save_private_key,
 )
+from signing.commands import register_admin
+from signing.torrent_files import bencode
 from signing.tuf_api import Signer
 
 
@@ -51,9 +55,26 @@ def make_manifest(game_id: str = "space-miner", release: int = 1) -> ReleaseMani
             piece_length=16384,
             info_hash_v1="ab" * 20,
             info_hash_v2="cd" * 32,
-            data=b"d4:infod4:name1:1ee",
+            data=torrent_for(release, {"bin/game": len(content), "data/empty.pak": 0}),
         ),
     )
+
+
+def torrent_for(
+    release: int,
+    files: dict[str, int],
+    attrs: dict[str, dict[str, object]] | None = None,
+    extra: dict[str, object] | None = None,
+) -> bytes:
+    """A v1 .torrent listing ``files`` (path → size) under the release folder, with extra
+    keys per file from ``attrs`` and ``extra`` keys in the info dictionary. Piece hashes are
+    irrelevant to these tests."""
+    entries = [
+        {"length": size, "path": path.split("/"), **(attrs or {}).get(path, {})}
+        for path, size in files.items()
+    ]
+    info = {"name": str(release), "piece length": 16384, "pieces": b"", "files": entries}
+    return bencode({"info": {**info, **(extra or {})}})
 
 
 def new_signer(directory: Path, name: str) -> Signer:
@@ -68,3 +89,14 @@ async def serve_repository(trust_dir: Path) -> RunningApp:
     app.router.add_static("/metadata/", trust_dir / "metadata")
     app.router.add_static("/targets/", trust_dir / "targets")
     return await start_app(app)
+
+
+def run(config: Config, *argv: str) -> int:
+    """``peerpipe admin …`` through the argparse tree the CLI builds; the exit code."""
+    parser = argparse.ArgumentParser(prog="peerpipe")
+    commands = parser.add_subparsers(dest="command", required=True)
+    admin = commands.add_parser("admin")
+    register_admin(admin.add_subparsers(dest="admin_command", required=True))
+    args = parser.parse_args(["admin", *argv])
+    result: int = args.handler(args, config)
+    return result

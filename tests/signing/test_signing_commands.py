@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
-from signing_support import make_manifest
+from signing_support import make_manifest, run
 
 from peerpipe.config import Config
 from signing import TrustRepository, load_signer
-from signing.commands import register_admin
-
-
-def run(config: Config, *argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="peerpipe")
-    commands = parser.add_subparsers(dest="command", required=True)
-    admin = commands.add_parser("admin")
-    register_admin(admin.add_subparsers(dest="admin_command", required=True))
-    args = parser.parse_args(["admin", *argv])
-    result: int = args.handler(args, config)
-    return result
 
 
 @pytest.fixture

@@ -183,3 +183,24 @@ def test_any_field_replaced_parses_or_raises_manifest_error(
     except ManifestError:
         return
     assert ReleaseManifest.from_json(manifest.to_canonical_json()) == manifest
+
+
+def _shuffled(value: Any, order: st.DataObject) -> Any:
+    if isinstance(value, dict):
+        keys = order.draw(st.permutations(sorted(value)))
+        return {key: _shuffled(value[key], order) for key in keys}
+    if isinstance(value, list):
+        return [_shuffled(item, order) for item in value]
+    return value
+
+
+@given(manifests(), st.data(), st.sampled_from([None, 0, 2]), st.booleans())
+def test_any_json_spelling_of_a_manifest_has_one_canonical_form(
+    manifest: ReleaseManifest, order: st.DataObject, indent: int | None, ascii_only: bool
+) -> None:
+    # Key order, whitespace and \u-escapes are free in JSON; the signed bytes are not.
+    document = _shuffled(json.loads(manifest.to_canonical_json()), order)
+    spelled = json.dumps(document, indent=indent, ensure_ascii=ascii_only).encode()
+    parsed = ReleaseManifest.from_json(spelled)
+    assert parsed == manifest
+    assert parsed.to_canonical_json() == manifest.to_canonical_json()

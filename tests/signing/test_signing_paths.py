@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from signing_support import make_manifest
 
-from signing import ManifestFile, UnsafePath
+from signing import ManifestError, ManifestFile, UnsafePath
 
 
 def _with_paths(*paths: str) -> None:
@@ -58,3 +58,24 @@ def test_colliding_paths_are_refused(paths: tuple[str, ...]) -> None:
 
 def test_ordinary_paths_are_accepted() -> None:
     _with_paths("bin/game", "data/levels/1.pak", "Ünïcødé name.txt", ".hidden", "a..b")
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        (0o120777, "symlink"),
+        (0o020666, "character device"),
+        (0o060660, "block device"),
+        (0o010644, "fifo"),
+        (0o140755, "socket"),
+        (0o040755, "directory"),
+        (0o104755, "setuid"),
+        (0o102755, "setgid"),
+        (0o101777, "sticky"),
+    ],
+)
+def test_only_regular_files_can_be_described(mode: int, kind: str) -> None:
+    # A manifest has no entry type but the mode: anything but a regular file's permission
+    # bits (optionally with S_IFREG) is refused, so links and devices cannot be expressed.
+    with pytest.raises(ManifestError, match="not a regular file's permissions"):
+        ManifestFile(path=f"bin/{kind}", size=0, mode=mode, sha256="0" * 64, chunks=())
