@@ -22,6 +22,7 @@ from peerpipe.problems import Problem, problem_middleware
 from peerpipe.service import metrics_handler
 from seeder.content import LocalContent, NodeContent, S3Content
 from seeder.file_serving import Body, serve_body, serve_file
+from seeder.metadata_service import MetadataRefresher
 from seeder.mirror import ReleaseMirror
 from seeder.origin import GAME_ID, SHA256_HEX, LocalOrigin
 from seeder.origin_settings import SeederOriginSettings
@@ -29,6 +30,7 @@ from seeder.s3_origin import S3Bucket
 from seeder.safe_paths import resolve_inside
 from seeder.seeding import ReleaseSeeder
 from seeder.throttle import ServingThrottle
+from signing import TrustRepository
 
 log = logging.getLogger("peerpipe.seeder.cdn")
 
@@ -54,6 +56,7 @@ class CdnNode:
             self.content = LocalContent(self.local)
         self.throttle = ServingThrottle(config.seeder.http_rate_limit)
         self.seeder = ReleaseSeeder(self.local, config.seeder, mirror) if seed else None
+        self.metadata_refresher = MetadataRefresher(TrustRepository(config.trust_dir))
         self.registry = CollectorRegistry()
         self.bytes_sent = Counter(
             "peerpipe_cdn_bytes_sent", "Bytes served over HTTP", ["kind"], registry=self.registry
@@ -117,6 +120,8 @@ def create_app(
     app.router.add_get("/chunks/{sha256}", chunk)
     app.on_startup.append(_open_content)
     app.on_cleanup.append(_close_content)
+    app.on_startup.append(_start_metadata_refresh)
+    app.on_cleanup.append(_stop_metadata_refresh)
     if node.seeder is not None:
         app.on_startup.append(_start_seeding)
         app.on_cleanup.append(_stop_seeding)
@@ -129,6 +134,14 @@ async def _open_content(app: web.Application) -> None:
 
 async def _close_content(app: web.Application) -> None:
     await app[NODE_KEY].content.stop()
+
+
+async def _start_metadata_refresh(app: web.Application) -> None:
+    app[NODE_KEY].metadata_refresher.start()
+
+
+async def _stop_metadata_refresh(app: web.Application) -> None:
+    await app[NODE_KEY].metadata_refresher.stop()
 
 
 async def _start_seeding(app: web.Application) -> None:
