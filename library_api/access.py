@@ -43,3 +43,11 @@ def decide_for_user(user_id: str, game_id: str, entry: LibraryItem | None) -> Ac
         user_id=user_id,
         reason=f"user {user_id} owns game {game_id} ({entry.acquisition_type})",
     )
+
+
+def shared_by_family(user_id: str, game_id: str, owners_copy: LibraryItem) -> AccessDecision:
+    return AccessDecision(
+        allowed=True,
+        user_id=user_id,
+        reason=f"user {user_id} borrows game {game_id} from family owner {owners_copy.user_id}",
+    )

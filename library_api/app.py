@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from library_api import internal_routes, user_routes
-from library_api.auth import VERIFIER
+from library_api import (
+    achievement_routes,
+    blob_routes,
+    family_routes,
+    internal_routes,
+    openapi,
+    playtime_routes,
+    savegame_routes,
+    settings_routes,
+    user_routes,
+    wishlist_routes,
+    ws_routes,
+)
+from library_api.auth import VERIFIER, CachingVerifier
 from library_api.database import database_url
 from library_api.errors import LibraryConfigError, LibraryError, StoreUnavailable
+from library_api.events import EventBus, InProcessEventBus
 from library_api.metrics import LibraryMetrics
-from library_api.state import METRICS, STORE
+from library_api.options import LibraryOptions
+from library_api.ownership import apply_event
+from library_api.redis_events import RedisStreamEventBus, StreamConsumer
+from library_api.request_body import reject_nul
+from library_api.save_storage import LocalSaveStorage, SaveStorage, UrlSigner
+from library_api.state import BUS, METRICS, OPTIONS, SAVES, SOCKETS, STORE
 from library_api.store import LibraryStore
 from peerpipe.config import Config
 from peerpipe.problems import Handler, Problem, problem_middleware, problem_response
 from peerpipe.service import metrics_handler
-from peerpipe.tokens import TokenVerifier
 
 BASE_PATH = "/api/v1/library"
 log = logging.getLogger("library_api")
@@ -30,7 +49,9 @@ async def library_errors(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await handler(request)
     except LibraryError as error:
-        raise Problem(error.status, error.title, str(error), code=error.code) from None
+        raise Problem(
+            error.status, error.title, str(error), code=error.code, **error.extensions
+        ) from None
     except Problem as problem:
         if problem.status != 401:
             raise
@@ -66,18 +87,80 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
-def create_app(config: Config) -> web.Application:
-    """The library API; its database is opened and migrated when the app starts."""
+def _event_bus(config: Config, options: LibraryOptions) -> EventBus:
+    if config.library.redis_url:
+        return RedisStreamEventBus(config.library.redis_url, options.events_stream)
+    return InProcessEventBus()
+
+
+def _events(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        bus, options = app[BUS], app[OPTIONS]
+        async with contextlib.AsyncExitStack() as stack:
+            await app[SAVES].start()
+            stack.push_async_callback(app[SAVES].close)
+            await bus.start()
+            stack.push_async_callback(bus.close)
+            if config.library.redis_url:
+                consumer = StreamConsumer(
+                    config.library.redis_url,
+                    options.payments_stream,
+                    options.consumer_group,
+                    lambda event: apply_event(app[STORE], bus, event),
+                )
+                await consumer.start()
+                stack.push_async_callback(consumer.close)
+            yield
+
+    return run
+
+
+def _save_storage(app: web.Application, config: Config, options: LibraryOptions) -> SaveStorage:
+    """S3 presigned URLs when S3 is configured, else the local store behind signed URLs."""
+    if options.s3 is not None and options.s3.endpoint_url:
+        # Imported here: aiobotocore is only needed by deployments that use S3.
+        from library_api.s3_storage import S3SaveStorage
+
+        return S3SaveStorage(options.s3)
+    local = LocalSaveStorage(
+        options.save_dir or config.data_dir / "saves", UrlSigner(config.platform_key)
+    )
+    blob_routes.add_routes(app, local)
+    return local
+
+
+def create_app(config: Config, options: LibraryOptions | None = None) -> web.Application:
+    """The library API; its database is opened and migrated when the app starts.
+
+    Events go to Redis Streams when ``config.library.redis_url`` is set, else stay in-process.
+    """
     if not config.platform_key:
         raise LibraryConfigError("the platform key is empty: tokens could not be trusted")
-    app = web.Application(middlewares=[count_requests, problem_middleware, library_errors])
-    app[VERIFIER] = TokenVerifier(config.platform_key, config.jwt_public_key_file)
+    options = options or LibraryOptions()
+    # Save uploads stream to the store, so JSON bodies keep aiohttp's 1 MiB limit.
+    app = web.Application(
+        middlewares=[count_requests, problem_middleware, library_errors, reject_nul]
+    )
+    app[VERIFIER] = CachingVerifier(config.platform_key, config.jwt_public_key_file)
     app[STORE] = LibraryStore(database_url(config))
+    app[OPTIONS] = options
+    app[BUS] = _event_bus(config, options)
+    app[SOCKETS] = weakref.WeakSet()
+    app[SAVES] = _save_storage(app, config, options)
     metrics = LibraryMetrics()
     app[METRICS] = metrics
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_events(config))
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_handler(metrics.registry))
+    openapi.add_routes(app)
     internal_routes.add_routes(app, BASE_PATH)
+    ws_routes.add_routes(app, BASE_PATH)
+    playtime_routes.add_routes(app, BASE_PATH)
+    family_routes.add_routes(app, BASE_PATH)
+    achievement_routes.add_routes(app, BASE_PATH)
+    wishlist_routes.add_routes(app, BASE_PATH)
+    settings_routes.add_routes(app, BASE_PATH)
+    savegame_routes.add_routes(app, BASE_PATH)
     user_routes.add_routes(app, BASE_PATH)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,11 @@ class LibraryItem:
     installation_status: InstallationStatus
     hidden: bool
     favorite: bool
+    notes: str = ""
+    categories: tuple[str, ...] = ()
+    playtime_seconds: int = 0
+    last_played_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def owned(self) -> bool:
@@ -71,11 +76,16 @@ class LibraryItem:
             "game_id": self.game_id,
             "title": self.title,
             "publisher": self.publisher,
+            "metadata": self.details,
             "acquisition_type": str(self.acquisition_type),
             "acquired_at": timestamp(self.acquired_at),
             "installation_status": str(self.installation_status),
             "hidden": self.hidden,
             "favorite": self.favorite,
+            "notes": self.notes,
+            "categories": list(self.categories),
+            "playtime_seconds": self.playtime_seconds,
+            "last_played_at": timestamp(self.last_played_at),
         }
 
     def to_internal_json(self) -> dict[str, Any]:
@@ -94,6 +104,8 @@ class EntryChanges:
     installation_status: InstallationStatus | None = None
     hidden: bool | None = None
     favorite: bool | None = None
+    notes: str | None = None
+    categories: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ class LibraryError(Exception):
     status = 500
     title = "Library Error"
     code = "LIBRARY_ERROR"
+    extensions: dict[str, object] = {}
 
 
 class InvalidRequest(LibraryError):
@@ -32,6 +33,70 @@ class GameNotInLibrary(LibraryError):
     def __init__(self, game_id: str) -> None:
         super().__init__(f"game {game_id} is not in this library")
         self.game_id = game_id
+
+
+class NotFound(LibraryError):
+    """Something the caller named does not exist (for them)."""
+
+    status = 404
+    title = "Not Found"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class Unprocessable(LibraryError):
+    """Well-formed, but what it describes does not match (an upload's size or hash)."""
+
+    status = 422
+    title = "Unprocessable Content"
+
+    def __init__(self, code: str, detail: str, **extensions: object) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.extensions = extensions
+
+
+class Refused(LibraryError):
+    """The caller may not do this now (not while not playing, not with this role…)."""
+
+    status = 403
+    title = "Forbidden"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class Conflict(LibraryError):
+    """The request contradicts the current state; extensions carry what the client needs."""
+
+    status = 409
+    title = "Conflict"
+
+    def __init__(self, code: str, detail: str, **extensions: object) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.extensions = extensions
+
+
+class InvalidSessionOperation(LibraryError):
+    """A playtime call that breaks the session rules (closed, future, too fast, duplicate)."""
+
+    status = 400
+    title = "Bad Request"
+    code = "INVALID_SESSION_OPERATION"
+
+
+class QuotaExceeded(LibraryError):
+    status = 403
+    title = "Forbidden"
+    code = "QUOTA_EXCEEDED"
+
+    def __init__(self, detail: str, **extensions: object) -> None:
+        super().__init__(detail)
+        self.extensions = extensions
 
 
 class StoreUnavailable(LibraryError):

@@ -6,12 +6,14 @@ import logging
 
 from aiohttp import web
 
-from library_api import access, payloads
+from library_api import access, family, payloads
 from library_api.auth import internal_caller
 from library_api.domain import AccessDecision, CatalogGame
-from library_api.errors import GameNotInLibrary, InvalidRequest
+from library_api.errors import InvalidRequest
+from library_api.events import CloudEvent
+from library_api.ownership import apply_event, grant_game, revoke_game
 from library_api.request_body import json_object
-from library_api.state import METRICS, STORE
+from library_api.state import BUS, METRICS, STORE
 from peerpipe.logs import fields
 
 log = logging.getLogger("library_api.internal")
@@ -20,10 +22,8 @@ log = logging.getLogger("library_api.internal")
 async def grant_ownership(request: web.Request) -> web.Response:
     by = internal_caller(request)
     grant = payloads.ownership_grant(await json_object(request))
-    async with request.app[STORE].transaction() as repos:
-        await repos.users.ensure(grant.user_id)
-        await repos.catalog.ensure(grant.game_id)
-        item = await repos.ownership.grant(grant)
+    item = await grant_game(request.app[STORE], request.app[BUS], grant)
+    assert item is not None, "a grant without an event always applies"
     request.app[METRICS].ownership_changes.labels(change="grant").inc()
     log.info(
         "ownership granted",
@@ -35,10 +35,7 @@ async def grant_ownership(request: web.Request) -> web.Response:
 async def revoke_ownership(request: web.Request) -> web.Response:
     by = internal_caller(request)
     user, game = request.match_info["user_id"], request.match_info["game_id"]
-    async with request.app[STORE].transaction() as repos:
-        existed = await repos.ownership.revoke(user, game)
-    if not existed:
-        raise GameNotInLibrary(game)
+    await revoke_game(request.app[STORE], request.app[BUS], user, game)
     request.app[METRICS].ownership_changes.labels(change="revoke").inc()
     log.info("ownership revoked", extra=fields(user_id=user, game_id=game, by=by.user_id))
     return web.Response(status=204)
@@ -60,15 +57,22 @@ async def _decide(
     request: web.Request, game: str, passkey: str | None, user: str | None
 ) -> AccessDecision:
     async with request.app[STORE].transaction() as repos:
-        if user is not None:
-            return access.decide_for_user(user, game, await repos.ownership.find(user, game))
-        assert passkey is not None
-        passkey = passkey.lower()
-        if not access.is_passkey(passkey):
-            return access.unknown_passkey()
-        holder = await repos.passkeys.holder(passkey)
-        entry = None if holder is None else await repos.ownership.find(holder.user_id, game)
-        return access.decide_for_passkey(holder, game, entry)
+        if user is None:
+            assert passkey is not None
+            passkey = passkey.lower()
+            if not access.is_passkey(passkey):
+                return access.unknown_passkey()
+            holder = await repos.passkeys.holder(passkey)
+            if holder is None or holder.revoked:
+                return access.decide_for_passkey(holder, game, None)
+            user = holder.user_id
+        entry = await repos.ownership.find(user, game)
+        if entry is not None and entry.owned:
+            return access.decide_for_user(user, game, entry)
+        borrowed = await family.shared_copy(repos.session, user, game)
+        if borrowed is not None:
+            return access.shared_by_family(user, game, borrowed)
+        return access.decide_for_user(user, game, entry)
 
 
 async def put_catalog(request: web.Request) -> web.Response:
@@ -82,7 +86,16 @@ async def put_catalog(request: web.Request) -> web.Response:
     return web.json_response(entry.to_json())
 
 
+async def receive_event(request: web.Request) -> web.Response:
+    """A CloudEvent (structured JSON) from another service, e.g. ``payment.purchase.completed``."""
+    internal_caller(request)
+    event = CloudEvent.from_json(await json_object(request))
+    applied = await apply_event(request.app[STORE], request.app[BUS], event)
+    return web.json_response({"id": event.id, "applied": applied}, status=202)
+
+
 def add_routes(app: web.Application, base: str) -> None:
+    app.router.add_post(f"{base}/internal/events", receive_event)
     app.router.add_post(f"{base}/internal/ownership", grant_ownership)
     app.router.add_delete(f"{base}/internal/ownership/{{user_id}}/{{game_id}}", revoke_ownership)
     app.router.add_get(f"{base}/internal/access", check_access)

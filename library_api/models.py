@@ -16,10 +16,12 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     false,
     text,
@@ -105,6 +107,10 @@ class CatalogEntry(Base):
     publisher: Mapped[str] = mapped_column(String(256), default="")
     # "metadata" is taken by SQLAlchemy's declarative base, hence the attribute name.
     details: Mapped[dict[str, Any]] = mapped_column("metadata", JSON_DOCUMENT, default=dict)
+    # ",windows,linux," so one LIKE finds a platform on every engine.
+    platforms: Mapped[str] = mapped_column(String(256), default="", server_default="")
+    # The publisher's game-server Ed25519 public key (raw, base64) for signed unlocks.
+    server_key: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
@@ -136,3 +142,41 @@ class LibraryEntry(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     favorite: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Kept here (not summed on each read) so the library sorts by them cheaply.
+    playtime_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_played_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class UserCategory(Base):
+    """A shelf a user made for their games."""
+
+    __tablename__ = "user_categories"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class EntryCategory(Base):
+    __tablename__ = "entry_categories"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "game_id"],
+            ["library_entries.user_id", "library_entries.game_id"],
+            name="fk_entry_categories_entry",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["user_id", "category"],
+            ["user_categories.user_id", "user_categories.name"],
+            name="fk_entry_categories_category",
+            ondelete="CASCADE",
+        ),
+    )
+
+    user_id: Mapped[str] = mapped_column(USER_ID, primary_key=True)
+    game_id: Mapped[str] = mapped_column(GAME_ID, primary_key=True)
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -12,7 +12,12 @@ from library_api.errors import InvalidRequest
 # Game ids become URL segments and paths (games/<game_id>/…) in other packages.
 GAME_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # Fixed routes under /api/v1/library/ that a game id would shadow.
-RESERVED_GAME_IDS = frozenset({"passkey", "internal"})
+RESERVED_GAME_IDS = frozenset(
+    {"passkey", "internal", "categories", "playtime", "achievements", "savegames", "wishlist",
+     "settings", "family", "ws", "events", "openapi.json"}
+)  # fmt: skip
+CATEGORY_PATTERN = re.compile(r"[^\x00-\x1f/]{1,64}")
+MAX_NOTES = 4096
 MAX_USER_ID = 128
 MAX_TEXT = 256
 SETTABLE_STATUSES = tuple(s for s in InstallationStatus if s is not InstallationStatus.NONE)
@@ -30,13 +35,19 @@ def game_id(value: Any) -> str:
     return value
 
 
+def device_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 128:
+        raise InvalidRequest("INVALID_FIELD", "device_id must be a string of 1 to 128 characters")
+    return value
+
+
 def user_id(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_USER_ID:
         raise InvalidRequest("INVALID_USER_ID", "user_id must be a string of 1 to 128 characters")
     return value
 
 
-def _text(body: Mapping[str, Any], name: str, default: str | None = None) -> str:
+def text_field(body: Mapping[str, Any], name: str, default: str | None = None) -> str:
     value = body.get(name, default)
     if value is None:
         raise InvalidRequest("MISSING_FIELD", f"{name} is required")
@@ -45,14 +56,14 @@ def _text(body: Mapping[str, Any], name: str, default: str | None = None) -> str
     return value
 
 
-def _reject_unknown(body: Mapping[str, Any], allowed: set[str]) -> None:
+def reject_unknown(body: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise InvalidRequest("UNKNOWN_FIELD", f"unknown field(s): {', '.join(unknown)}")
 
 
 def ownership_grant(body: Mapping[str, Any]) -> OwnershipGrant:
-    _reject_unknown(body, {"user_id", "game_id", "acquisition_type"})
+    reject_unknown(body, {"user_id", "game_id", "acquisition_type"})
     if "user_id" not in body or "game_id" not in body:
         raise InvalidRequest("MISSING_FIELD", "user_id and game_id are required")
     raw_type = body.get("acquisition_type", str(AcquisitionType.PURCHASE))
@@ -66,8 +77,34 @@ def ownership_grant(body: Mapping[str, Any]) -> OwnershipGrant:
     return OwnershipGrant(user_id(body["user_id"]), game_id(body["game_id"]), acquisition)
 
 
+def category(value: Any) -> str:
+    if not isinstance(value, str) or CATEGORY_PATTERN.fullmatch(value) is None or not value.strip():
+        raise InvalidRequest(
+            "INVALID_CATEGORY", "a category is 1 to 64 characters, no '/' or control characters"
+        )
+    return value
+
+
+def notes(body: Mapping[str, Any], name: str = "notes") -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_NOTES:
+        raise InvalidRequest("INVALID_FIELD", f"{name} must be a string of at most 4096 characters")
+    return value
+
+
+def _categories(body: Mapping[str, Any]) -> tuple[str, ...] | None:
+    value = body.get("categories")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > 50:
+        raise InvalidRequest("INVALID_FIELD", "categories must be a list of at most 50 names")
+    return tuple(category(name) for name in value)
+
+
 def entry_changes(body: Mapping[str, Any]) -> EntryChanges:
-    _reject_unknown(body, {"installation_status", "hidden", "favorite"})
+    reject_unknown(body, {"installation_status", "hidden", "favorite", "notes", "categories"})
     if not body:
         raise InvalidRequest("MISSING_FIELD", "nothing to change")
     status = body.get("installation_status")
@@ -83,16 +120,18 @@ def entry_changes(body: Mapping[str, Any]) -> EntryChanges:
         installation_status=InstallationStatus(status) if status is not None else None,
         hidden=body.get("hidden"),
         favorite=body.get("favorite"),
+        notes=notes(body),
+        categories=_categories(body),
     )
 
 
 def catalog_fields(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
     """Title, publisher and free-form metadata of a catalog PUT."""
-    _reject_unknown(body, {"title", "publisher", "metadata"})
-    title = _text(body, "title")
+    reject_unknown(body, {"title", "publisher", "metadata"})
+    title = text_field(body, "title")
     if not title.strip():
         raise InvalidRequest("INVALID_FIELD", "title must not be empty")
     details = body.get("metadata", {})
     if not isinstance(details, dict):
         raise InvalidRequest("INVALID_FIELD", "metadata must be a JSON object")
-    return title, _text(body, "publisher", ""), details
+    return title, text_field(body, "publisher", ""), details

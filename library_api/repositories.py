@@ -9,9 +9,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Row, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from library_api.categories import categories_of, file_under
 from library_api.database import insert_ignoring_conflict
 from library_api.domain import (
     AcquisitionType,
@@ -108,13 +109,29 @@ class CatalogRepository:
                 title=game.title,
                 publisher=game.publisher,
                 details=game.details,
+                platforms=_platforms(game.details),
                 updated_at=utc_now(),
             )
         )
 
 
-def _item(row: Row[Any]) -> LibraryItem:
-    entry: LibraryEntry = row.LibraryEntry
+def _platforms(details: dict[str, Any]) -> str:
+    """``metadata.platforms`` as ``",windows,linux,"`` (see ``CatalogEntry.platforms``)."""
+    listed = details.get("platforms")
+    if not isinstance(listed, list):
+        return ""
+    names = [name.lower() for name in listed if isinstance(name, str) and "," not in name]
+    stored = f",{','.join(names)}," if names else ""
+    while len(stored) > 256 and names:  # the column's width; a catalog entry lists few
+        names.pop()
+        stored = f",{','.join(names)}," if names else ""
+    return stored
+
+
+def library_item(row: Any, categories: tuple[str, ...] = ()) -> LibraryItem:
+    """A row of the entry (ORM object or plain columns) with the catalog's title, publisher
+    and details."""
+    entry: LibraryEntry = row.LibraryEntry if "LibraryEntry" in row._fields else row
     return LibraryItem(
         user_id=entry.user_id,
         game_id=entry.game_id,
@@ -126,6 +143,11 @@ def _item(row: Row[Any]) -> LibraryItem:
         installation_status=InstallationStatus(entry.installation_status),
         hidden=entry.hidden,
         favorite=entry.favorite,
+        notes=entry.notes,
+        categories=categories,
+        playtime_seconds=entry.playtime_seconds,
+        last_played_at=entry.last_played_at,
+        details=row.details,
     )
 
 
@@ -136,7 +158,7 @@ class OwnershipRepository:
     def _items(self) -> Any:
         # populate_existing: bulk UPDATEs earlier in the transaction must show in what we read.
         return (
-            select(LibraryEntry, CatalogEntry.title, CatalogEntry.publisher)
+            select(LibraryEntry, CatalogEntry.title, CatalogEntry.publisher, CatalogEntry.details)
             .join(CatalogEntry, CatalogEntry.game_id == LibraryEntry.game_id)
             .execution_options(populate_existing=True)
         )
@@ -147,15 +169,10 @@ class OwnershipRepository:
             LibraryEntry.user_id == user_id, LibraryEntry.game_id == game_id
         )
         row = (await self._session.execute(statement)).one_or_none()
-        return None if row is None else _item(row)
-
-    async def owned(self, user_id: str) -> list[LibraryItem]:
-        statement = (
-            self._items()
-            .where(LibraryEntry.user_id == user_id, LibraryEntry.revoked_at.is_(None))
-            .order_by(LibraryEntry.acquired_at, LibraryEntry.game_id)
-        )
-        return [_item(row) for row in (await self._session.execute(statement)).all()]
+        if row is None:
+            return None
+        found = await categories_of(self._session, user_id, [game_id])
+        return library_item(row, found.get(game_id, ()))
 
     async def grant(self, grant: OwnershipGrant) -> LibraryItem:
         """Give the game; a refunded game is granted anew, an owned one stays as it is."""
@@ -214,6 +231,8 @@ class OwnershipRepository:
             values["hidden"] = changes.hidden
         if changes.favorite is not None:
             values["favorite"] = changes.favorite
+        if changes.notes is not None:
+            values["notes"] = changes.notes
         await self._session.execute(
             update(LibraryEntry)
             .where(
@@ -224,4 +243,9 @@ class OwnershipRepository:
             .values(values)
         )
         item = await self.find(user_id, game_id)
-        return item if item is not None and item.owned else None
+        if item is None or not item.owned:
+            return None
+        if changes.categories is not None:
+            await file_under(self._session, user_id, game_id, changes.categories)
+            item = await self.find(user_id, game_id)
+        return item

@@ -2,15 +2,56 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import web
 
-from peerpipe.problems import Problem, json_body
+from peerpipe.problems import Handler, Problem, json_body
+
+MAX_DEPTH = 32
+
+
+def _storable(value: Any, depth: int = 0) -> bool:
+    """Whether both databases can keep the value: no NUL characters, NaN or infinities."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, list):
+        return all(_storable(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(_storable(k, depth + 1) and _storable(v, depth + 1) for k, v in value.items())
+    return True
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
     try:
-        return await json_body(request)
+        body = await json_body(request)
     except Problem as problem:
         raise Problem(problem.status, problem.title, problem.detail, code="INVALID_JSON") from None
+    if not _storable(body):
+        raise Problem(
+            400,
+            "Bad Request",
+            "JSON must not hold NUL characters, NaN, infinities, integers beyond 64 bits or "
+            "more than 32 levels of nesting",
+            code="INVALID_JSON",
+        )
+    return body
+
+
+@web.middleware
+async def reject_nul(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Neither database stores NUL characters, so they never get past the door."""
+    if (
+        "\x00" in request.path
+        or "\x00" in request.query_string
+        or any("\x00" in value for value in request.query.values())
+    ):
+        raise Problem(400, "Bad Request", "NUL characters are not allowed", code="INVALID_QUERY")
+    return await handler(request)

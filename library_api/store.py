@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from library_api.database import create_engine, migrate, safe_url
 from library_api.errors import StoreUnavailable
@@ -28,6 +28,7 @@ log = logging.getLogger("library_api.store")
 class Repositories:
     """Every repository, sharing one session (so one transaction)."""
 
+    session: AsyncSession
     users: UserRepository
     passkeys: PasskeyRepository
     catalog: CatalogRepository
@@ -36,6 +37,7 @@ class Repositories:
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
         return cls(
+            session=session,
             users=UserRepository(session),
             passkeys=PasskeyRepository(session),
             catalog=CatalogRepository(session),
@@ -49,6 +51,7 @@ class LibraryStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: AsyncEngine | None = None
+        self._lazy_engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     async def open(self) -> None:
@@ -59,13 +62,20 @@ class LibraryStore:
             await engine.dispose()
             raise
         self._engine = engine
+        self._lazy_engine = (
+            create_engine(self.url, lazy_commits=True)
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         log.info("library database open", extra=fields(database=safe_url(self.url)))
 
     async def close(self) -> None:
+        if self._lazy_engine is not None and self._lazy_engine is not self._engine:
+            await self._lazy_engine.dispose()
         if self._engine is not None:
             await self._engine.dispose()
-        self._engine = None
+        self._engine = self._lazy_engine = None
         self._sessions = None
 
     @asynccontextmanager
@@ -75,6 +85,15 @@ class LibraryStore:
             raise StoreUnavailable("the library database is not open")
         async with self._sessions() as session, session.begin():
             yield Repositories.over(session)
+
+    @asynccontextmanager
+    async def quick_write(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection in a transaction, for hot single-statement writes whose loss in a
+        crash costs little: on PostgreSQL the commit does not wait for the disk."""
+        if self._lazy_engine is None:
+            raise StoreUnavailable("the library database is not open")
+        async with self._lazy_engine.begin() as connection:
+            yield connection
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers a trivial query."""

@@ -6,11 +6,13 @@ import logging
 
 from aiohttp import web
 
-from library_api import payloads
-from library_api.auth import caller
-from library_api.errors import GameNotInLibrary
+from library_api import categories, payloads
+from library_api.auth import acting_for, caller
+from library_api.errors import GameNotInLibrary, NotFound
+from library_api.listing import library_query
+from library_api.listing_repository import library_page
 from library_api.request_body import json_object
-from library_api.state import STORE
+from library_api.state import OPTIONS, STORE
 from peerpipe.logs import fields
 
 log = logging.getLogger("library_api.user")
@@ -34,14 +36,43 @@ async def rotate_passkey(request: web.Request) -> web.Response:
 
 
 async def list_library(request: web.Request) -> web.Response:
-    user = caller(request).user_id
+    user = acting_for(request)
+    query = library_query(request.query, request.app[OPTIONS].page_size_max)
     async with request.app[STORE].transaction() as repos:
-        items = await repos.ownership.owned(user)
-    return web.json_response({"items": [item.to_json() for item in items]})
+        items, cursor = await library_page(repos.session, user, query)
+    return web.json_response({"items": [item.to_json() for item in items], "next_cursor": cursor})
+
+
+async def list_categories(request: web.Request) -> web.Response:
+    user = acting_for(request)
+    async with request.app[STORE].transaction() as repos:
+        found = await categories.listing(repos.session, user)
+    return web.json_response({"items": [{"name": name, "games": count} for name, count in found]})
+
+
+async def create_category(request: web.Request) -> web.Response:
+    user = acting_for(request, writes=True)
+    body = await json_object(request)
+    payloads.reject_unknown(body, {"name"})
+    name = payloads.category(body.get("name"))
+    async with request.app[STORE].transaction() as repos:
+        await repos.users.ensure(user)
+        await categories.create(repos.session, user, name)
+    return web.json_response({"name": name, "games": 0}, status=201)
+
+
+async def delete_category(request: web.Request) -> web.Response:
+    user = acting_for(request, writes=True)
+    name = request.match_info["name"]
+    async with request.app[STORE].transaction() as repos:
+        existed = await categories.remove(repos.session, user, name)
+    if not existed:
+        raise NotFound("CATEGORY_NOT_FOUND", f"category {name!r} does not exist")
+    return web.Response(status=204)
 
 
 async def get_entry(request: web.Request) -> web.Response:
-    user = caller(request).user_id
+    user = acting_for(request)
     game = request.match_info["game_id"]
     async with request.app[STORE].transaction() as repos:
         item = await repos.ownership.find(user, game)
@@ -51,7 +82,7 @@ async def get_entry(request: web.Request) -> web.Response:
 
 
 async def patch_entry(request: web.Request) -> web.Response:
-    user = caller(request).user_id
+    user = acting_for(request, writes=True)
     game = request.match_info["game_id"]
     changes = payloads.entry_changes(await json_object(request))
     async with request.app[STORE].transaction() as repos:
@@ -66,6 +97,9 @@ def add_routes(app: web.Application, base: str) -> None:
     """Register after the internal routes: ``/{game_id}`` would otherwise catch them."""
     app.router.add_get(f"{base}/passkey", get_passkey)
     app.router.add_post(f"{base}/passkey/rotate", rotate_passkey)
+    app.router.add_get(f"{base}/categories", list_categories)
+    app.router.add_post(f"{base}/categories", create_category)
+    app.router.add_delete(f"{base}/categories/{{name}}", delete_category)
     app.router.add_get(f"{base}/", list_library)
     app.router.add_get(base, list_library)
     app.router.add_get(f"{base}/{{game_id}}", get_entry)

@@ -7,14 +7,16 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
+from library_api.activity_models import ProcessedEvent
 from library_api.database import create_engine, database_url, lock_migrations
-from library_api.models import Base
 from peerpipe.config import Config
 
 
 def _run_on(connection: Connection) -> None:
     # Batch mode lets later migrations alter SQLite tables (it cannot ALTER most things).
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=ProcessedEvent.metadata, render_as_batch=True
+    )
     with context.begin_transaction():
         lock_migrations(connection)
         context.run_migrations()
@@ -38,7 +40,7 @@ async def _run_from_cli() -> None:
 
 
 def _run_offline() -> None:
-    context.configure(url=_cli_url(), target_metadata=Base.metadata, literal_binds=True)
+    context.configure(url=_cli_url(), target_metadata=ProcessedEvent.metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 

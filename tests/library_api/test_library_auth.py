@@ -44,3 +44,60 @@ async def test_missing_or_bad_tokens_get_401(library: Library, headers: dict[str
         status, body, content_type = await library.call(method, path, headers)
         assert status == 401 and content_type == "application/problem+json"
         assert body["code"] == "UNAUTHORIZED" and body["detail"]
+
+
+def _acting_operations() -> list[tuple[str, str]]:
+    from library_api.openapi import PATHS
+
+    found = []
+    for path, operations in PATHS.items():
+        for method, operation in operations.items():
+            if (
+                method != "parameters"
+                and any(
+                    parameter["name"] == "user_id" and parameter["in"] == "query"
+                    for parameter in operation["parameters"]
+                )
+                and "/internal/" not in path
+            ):
+                found.append((method.upper(), path))
+    return found
+
+
+ACTING = _acting_operations()
+
+
+def test_every_user_endpoint_takes_part_in_the_idor_test() -> None:
+    from library_api.openapi import PATHS
+
+    user_endpoints = {
+        (method.upper(), path)
+        for path, operations in PATHS.items()
+        for method, operation in operations.items()
+        if method != "parameters" and operation["security"] and "/internal/" not in path
+    }
+    # These always act on the caller: there is no way to even name another user.
+    own_only = {
+        ("GET", "/api/v1/library/passkey"),
+        ("POST", "/api/v1/library/passkey/rotate"),
+        ("GET", "/api/v1/library/ws"),
+    }
+    assert user_endpoints - set(ACTING) == own_only
+
+
+async def test_no_user_reaches_another_users_data(library: Library) -> None:
+    """IDOR over every user endpoint: naming another user is refused before anything runs."""
+    await library.grant("alice", "space-game")
+    for method, template in ACTING:
+        path = template.format(
+            game_id="space-game", name="rpg", member_id="alice", save_id="x" * 32
+        )
+        reads = method == "GET" or path.endswith("/download-url")
+        for role, expected in ((Role.USER, 403), (Role.SUPPORT, None if reads else 403)):
+            status, body, _ = await library.call(
+                method, path, bearer("bob", role), params={"user_id": "alice"}, json={}
+            )
+            if expected is None:
+                assert status != 403, (method, path)
+            else:
+                assert status == expected and body["code"] == "FORBIDDEN", (method, path, status)

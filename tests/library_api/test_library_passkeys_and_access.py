@@ -67,7 +67,7 @@ async def test_revoked_game_is_refused_and_leaves_the_library(library: Library) 
     status, body, _ = await library.call("GET", "/api/v1/library/space-game", bearer("alice"))
     assert status == 404 and body["code"] == "GAME_NOT_IN_LIBRARY"
     _, listing, _ = await library.call("GET", "/api/v1/library/", bearer("alice"))
-    assert listing == {"items": []}
+    assert listing["items"] == []
 
 
 async def test_regrant_after_refund_restores_access(library: Library) -> None:
