@@ -28,7 +28,7 @@ from library_api.database import database_url
 from library_api.errors import LibraryConfigError, LibraryError, StoreUnavailable
 from library_api.events import EventBus, InProcessEventBus
 from library_api.metrics import LibraryMetrics
-from library_api.options import LibraryOptions
+from library_api.options import LibraryOptions, options_from_config
 from library_api.ownership import apply_event
 from library_api.redis_events import RedisStreamEventBus, StreamConsumer
 from library_api.request_body import reject_nul
@@ -136,7 +136,7 @@ def create_app(config: Config, options: LibraryOptions | None = None) -> web.App
     """
     if not config.platform_key:
         raise LibraryConfigError("the platform key is empty: tokens could not be trusted")
-    options = options or LibraryOptions()
+    options = options or options_from_config(config)
     # Save uploads stream to the store, so JSON bodies keep aiohttp's 1 MiB limit.
     app = web.Application(
         middlewares=[count_requests, problem_middleware, library_errors, reject_nul]

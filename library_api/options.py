@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from peerpipe.config import Config
+
 
 @dataclass(frozen=True)
 class S3Settings:
@@ -43,3 +45,19 @@ class LibraryOptions:
     events_stream: str = "peerpipe:library:events"
     payments_stream: str = "peerpipe:payments:events"
     consumer_group: str = "library-api"
+
+
+def options_from_config(config: Config) -> LibraryOptions:
+    """The platform's defaults, with cloud saves in S3 when ``PEERPIPE_SAVES_S3_*`` name a bucket."""
+    location = config.library.saves_s3
+    if not location.configured:
+        return LibraryOptions()
+    return LibraryOptions(
+        s3=S3Settings(
+            endpoint_url=location.endpoint_url,
+            bucket=location.bucket,
+            access_key=location.access_key,
+            secret_key=location.secret_key,
+            region=location.region,
+        )
+    )

@@ -42,6 +42,7 @@ class LibraryConfig:
     database_url: str = ""
     redis_url: str = ""
     public_url: str = "http://127.0.0.1:8700"
+    saves_s3: S3Location = field(default_factory=S3Location)
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ class _Reader:
                 database_url=self.text("LIBRARY_DATABASE_URL", base.library.database_url),
                 redis_url=redis_url,
                 public_url=library_url,
+                saves_s3=self.s3_location("SAVES"),
             ),
             tracker=TrackerConfig(
                 host=self.text("TRACKER_HOST", "127.0.0.1"),

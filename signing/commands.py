@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 from dataclasses import asdict
 from datetime import timedelta
@@ -29,8 +28,6 @@ from signing.keys import (
 from signing.repository import TrustRepository
 from signing.repository_summary import describe_repository
 from signing.tuf_api import Key, Signer
-
-PASSPHRASE_VARIABLE = "PEERPIPE_KEY_PASSPHRASE"
 
 if TYPE_CHECKING:  # argparse's subparser action is generic for type checkers only
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -136,7 +133,7 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 def generate_keys(args: argparse.Namespace, config: Config) -> int:
     try:
-        passphrase = _new_passphrase(args.no_passphrase)
+        passphrase = _new_passphrase(args.no_passphrase, config)
         key = generate_key()
         save_private_key(key, args.out, passphrase)
         keyid = load_public_key(public_key_path(args.out)).keyid
@@ -157,7 +154,7 @@ def init_trust(args: argparse.Namespace, config: Config) -> int:
     try:
         if repository.is_initialised():
             raise TrustError(f"trust repository {config.trust_dir} is already initialised")
-        signers = [_signer(path) for path in args.root_key]
+        signers = [_signer(path, config) for path in args.root_key]
         repository.init(signers, threshold=args.threshold)
     except (TrustError, OSError, EOFError) as error:
         return _fail("trust init", error)
@@ -178,7 +175,7 @@ def add_publisher(args: argparse.Namespace, config: Config) -> int:
         if not games:
             raise TrustError(f"--games {args.games!r} names no game")
         key = load_public_key(args.key)
-        admins = [_signer(path) for path in args.admin_key]
+        admins = [_signer(path, config) for path in args.admin_key]
         TrustRepository(config.trust_dir).add_publisher(args.name, key, games, admins)
     except (TrustError, OSError, EOFError) as error:
         return _fail("trust add-publisher", error)
@@ -189,7 +186,7 @@ def add_publisher(args: argparse.Namespace, config: Config) -> int:
 
 def remove_publisher(args: argparse.Namespace, config: Config) -> int:
     try:
-        admins = [_signer(path) for path in args.admin_key]
+        admins = [_signer(path, config) for path in args.admin_key]
         games = TrustRepository(config.trust_dir).remove_publisher(args.name, admins)
     except (TrustError, OSError, EOFError) as error:
         return _fail("trust remove-publisher", error)
@@ -200,8 +197,8 @@ def remove_publisher(args: argparse.Namespace, config: Config) -> int:
 
 def revoke_key(args: argparse.Namespace, config: Config) -> int:
     try:
-        admins = [_signer(path) for path in args.admin_key]
-        new_key, new_signer = _replacement(args.new_key)
+        admins = [_signer(path, config) for path in args.admin_key]
+        new_key, new_signer = _replacement(args.new_key, config)
         revocation = TrustRepository(config.trust_dir).revoke_key(
             args.keyid, admins, new_key=new_key, new_signer=new_signer
         )
@@ -219,7 +216,7 @@ def revoke_key(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _replacement(path: Path | None) -> tuple[Key | None, Signer | None]:
+def _replacement(path: Path | None, config: Config) -> tuple[Key | None, Signer | None]:
     """A publisher's new key: a private key file (re-sign now) or a public one."""
     if path is None:
         return None, None
@@ -228,7 +225,7 @@ def _replacement(path: Path | None) -> tuple[Key | None, Signer | None]:
     except FileNotFoundError:
         raise KeyFileError(f"key file {path} does not exist") from None
     if is_private:
-        signer = _signer(path)
+        signer = _signer(path, config)
         return signer.public_key, signer
     return load_public_key(path), None
 
@@ -237,8 +234,8 @@ def rotate_root(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.threshold is not None and args.threshold < 1:
             raise TrustError(f"--threshold {args.threshold} must be at least 1")
-        old = [_signer(path) for path in args.old_key]
-        new = [_signer(path) for path in args.new_key]
+        old = [_signer(path, config) for path in args.old_key]
+        new = [_signer(path, config) for path in args.new_key]
         rotation = TrustRepository(config.trust_dir).rotate_root(old, new, args.threshold)
     except (TrustError, OSError, EOFError) as error:
         return _fail("trust rotate-root", error)
@@ -255,8 +252,8 @@ def renew_roles(args: argparse.Namespace, config: Config) -> int:
     try:
         if not args.admin_key and not args.publisher_key:
             raise TrustError("give --admin-key (root and targets) or --publisher-key, or both")
-        admins = [_signer(path) for path in args.admin_key]
-        publishers = [_signer(path) for path in args.publisher_key]
+        admins = [_signer(path, config) for path in args.admin_key]
+        publishers = [_signer(path, config) for path in args.publisher_key]
         renewal = TrustRepository(config.trust_dir).renew(admins, publishers)
     except (TrustError, OSError, EOFError) as error:
         return _fail("trust renew", error)
@@ -311,22 +308,22 @@ def show_trust(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _signer(path: Path) -> Signer:
-    passphrase = _existing_passphrase(path) if is_encrypted_key_file(path) else None
+def _signer(path: Path, config: Config) -> Signer:
+    passphrase = _existing_passphrase(path, config) if is_encrypted_key_file(path) else None
     return load_signer(path, passphrase)
 
 
-def _existing_passphrase(path: Path) -> bytes:
-    value = os.environ.get(PASSPHRASE_VARIABLE)
+def _existing_passphrase(path: Path, config: Config) -> bytes:
+    value = config.key_passphrase
     if value is None:
         value = getpass.getpass(f"Passphrase for {path}: ")
     return value.encode("utf-8")
 
 
-def _new_passphrase(unencrypted: bool) -> bytes | None:
+def _new_passphrase(unencrypted: bool, config: Config) -> bytes | None:
     if unencrypted:
         return None
-    value = os.environ.get(PASSPHRASE_VARIABLE)
+    value = config.key_passphrase
     if value is None:
         value = getpass.getpass("Passphrase for the new key: ")
         if getpass.getpass("Repeat the passphrase: ") != value:

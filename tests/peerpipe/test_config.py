@@ -56,3 +56,25 @@ def test_platform_key_is_created_once_and_private(tmp_path: Path) -> None:
     second = load_or_create_platform_key(tmp_path)
     assert first == second and len(first) >= 32
     assert (tmp_path / "platform.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_s3_locations_are_read_and_a_missing_bucket_is_named() -> None:
+    config = Config.from_env(
+        {
+            "PEERPIPE_ORIGIN_S3_URL": "http://127.0.0.1:9000",
+            "PEERPIPE_ORIGIN_S3_BUCKET": "origin",
+            "PEERPIPE_SAVES_S3_URL": "http://127.0.0.1:9000",
+            "PEERPIPE_SAVES_S3_BUCKET": "saves",
+            "PEERPIPE_SAVES_S3_REGION": "eu-west-1",
+        }
+    )
+    assert config.seeder.origin_s3.configured and config.seeder.origin_s3.bucket == "origin"
+    assert config.library.saves_s3.region == "eu-west-1"
+    assert not Config.from_env({}).library.saves_s3.configured
+    with pytest.raises(ConfigError, match="PEERPIPE_SAVES_S3_BUCKET"):
+        Config.from_env({"PEERPIPE_SAVES_S3_URL": "http://127.0.0.1:9000"})
+
+
+def test_key_passphrase_distinguishes_unset_from_empty() -> None:
+    assert Config.from_env({}).key_passphrase is None
+    assert Config.from_env({"PEERPIPE_KEY_PASSPHRASE": ""}).key_passphrase == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,10 @@ from peerpipe.config import Config
 from signing import TrustRepository, load_public_key, load_signer, public_key_path
 
 
-@pytest.fixture(autouse=True)
-def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PEERPIPE_KEY_PASSPHRASE", "demo passphrase")
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config().with_data_dir(tmp_path / "data")
+    # The passphrase a publisher or admin would give in PEERPIPE_KEY_PASSPHRASE.
+    return replace(Config().with_data_dir(tmp_path / "data"), key_passphrase="demo passphrase")
 
 
 @pytest.fixture

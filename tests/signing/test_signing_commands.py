@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,12 @@ from signing import TrustRepository, load_signer
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config().with_data_dir(tmp_path / "data")
+    # The passphrase a publisher or admin would give in PEERPIPE_KEY_PASSPHRASE.
+    return replace(Config().with_data_dir(tmp_path / "data"), key_passphrase="demo passphrase")
 
 
-@pytest.fixture(autouse=True)
-def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("PEERPIPE_KEY_PASSPHRASE", "demo passphrase")
+@pytest.fixture
+def passphrase() -> str:
     return "demo passphrase"
 
 
@@ -111,6 +112,8 @@ def test_trust_misuse_after_init(
     assert "names no game" in capsys.readouterr().err
     assert run(config, *add, str(admin_key), "--games", "ok,../bad") == 2
     assert "invalid game id" in capsys.readouterr().err
-    monkeypatch.setenv("PEERPIPE_KEY_PASSPHRASE", "wrong")
-    assert run(config, *add, str(admin_key), "--games", "space-miner") == 2
+    assert (
+        run(replace(config, key_passphrase="wrong"), *add, str(admin_key), "--games", "space-miner")
+        == 2
+    )
     assert "wrong passphrase" in capsys.readouterr().err
