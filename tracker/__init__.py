@@ -1,6 +1,7 @@
-"""PeerPipe's private BitTorrent tracker: HTTP announce/scrape, swarm registry, admin API."""
+"""PeerPipe's private BitTorrent tracker: HTTP and UDP announce/scrape, swarms, admin API."""
 
-from tracker.access import AccessChecker, AccessDecision
+from tracker.access import AccessChecker
+from tracker.access_cache import AccessDecision
 from tracker.announce import (
     Announce,
     AnnounceReply,
@@ -11,18 +12,23 @@ from tracker.announce import (
     encode_failure,
     parse_announce,
 )
-from tracker.app import create_app, create_store
+from tracker.app import create_app
+from tracker.bans import Ban, BanKind, BanList, InvalidBan
 from tracker.bencode import decode, encode
 from tracker.errors import (
     AccessUnavailable,
     AnnounceError,
     BencodeError,
     SwarmConflict,
+    SwarmFull,
     TrackerError,
     UnknownSwarm,
 )
+from tracker.memory_store import MemorySwarmStore
+from tracker.options import TrackerOptions
+from tracker.redis_store import RedisSwarmStore
 from tracker.scrape import encode_scrape_reply, parse_scrape
-from tracker.swarm_store import MemorySwarmStore, StoreTotals, Swarm, SwarmStore
+from tracker.swarm_store import PeerView, StoreTotals, Swarm, SwarmReport, SwarmStore
 
 __all__ = [
     "AccessChecker",
@@ -31,19 +37,27 @@ __all__ = [
     "Announce",
     "AnnounceError",
     "AnnounceReply",
+    "Ban",
+    "BanKind",
+    "BanList",
     "BencodeError",
     "Event",
+    "InvalidBan",
     "MemorySwarmStore",
     "Peer",
+    "PeerView",
+    "RedisSwarmStore",
     "StoreTotals",
     "Swarm",
     "SwarmConflict",
+    "SwarmFull",
+    "SwarmReport",
     "SwarmStats",
     "SwarmStore",
     "TrackerError",
+    "TrackerOptions",
     "UnknownSwarm",
     "create_app",
-    "create_store",
     "decode",
     "encode",
     "encode_announce_reply",

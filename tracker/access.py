@@ -2,6 +2,9 @@
 
 When the library is unreachable, answers already cached keep working for a while so players
 mid-download are not cut off, and questions never asked before are refused (fail closed).
+With Redis, answers are shared by every tracker instance, and a refund announced on the
+library's event stream drops them at once (:meth:`AccessChecker.revoke`); without it a refund
+takes effect when the cached answer expires (the TTL, at most 60 s).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import aiohttp
 
 from peerpipe.logs import fields
 from peerpipe.tokens import Role, mint_token
+from tracker.access_cache import AccessDecision, NoSharedCache, SharedAccessCache
 from tracker.errors import AccessUnavailable
 
 log = logging.getLogger("tracker.access")
@@ -26,13 +30,9 @@ MAX_REFUSAL_TTL = 5.0
 # How long a cached answer may stand in for a library that does not answer.
 DEFAULT_STALE_LIMIT = 600.0
 MAX_CACHE_ENTRIES = 100_000
-
-
-@dataclass(frozen=True)
-class AccessDecision:
-    allowed: bool
-    reason: str
-    user_id: str | None = None
+# Refunds are remembered this long to reject shared answers asked for before them (past the
+# longest cache TTL, such answers have expired anyway).
+REVOCATION_MEMORY = 120.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class AccessChecker:
         stale_limit: float = DEFAULT_STALE_LIMIT,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedAccessCache | None = None,
     ) -> None:
         self._session = session
         self._url = library_url.rstrip("/") + ACCESS_PATH
@@ -61,8 +62,13 @@ class AccessChecker:
         self._stale_limit = max(stale_limit, self._ttl)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._clock = clock
+        self._shared: SharedAccessCache = shared or NoSharedCache()
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[AccessDecision]] = {}
+        self._revocations = 0
+        # Wall-clock times: when each pending library question was asked, and of recent refunds.
+        self._asked_at: dict[tuple[str, str], float] = {}
+        self._revoked_at: dict[str, float] = {}
 
     async def check(self, passkey: str, game_id: str) -> AccessDecision:
         """Whether ``passkey`` may join swarms of ``game_id``; never raises for a library outage."""
@@ -71,18 +77,81 @@ class AccessChecker:
         now = self._clock()
         if cached is not None and now - cached.fetched_at < self._lifetime(cached.decision):
             return cached.decision
+        revocations = self._revocations
         task = self._pending.get(key)
+        if task is None:
+            shared = await self._shared_answer(key)
+            if shared is not None:
+                return shared
+            task = self._pending.get(key)
         if task is None:
             # Concurrent announces for the same question share one library request.
             task = asyncio.ensure_future(self._fetch(passkey, game_id))
             self._pending[key] = task
-            task.add_done_callback(lambda _: self._pending.pop(key, None))
+            self._asked_at[key] = time.time()
+            task.add_done_callback(lambda done: self._forget_pending(key, done))
+        asked_at = self._asked_at.get(key, time.time())
         try:
             decision = await asyncio.shield(task)
         except AccessUnavailable as exc:
             return self._fallback(key, str(exc))
-        self._remember(key, decision)
+        if revocations == self._revocations:
+            self._remember(key, decision)
+            await self._share(key, decision, asked_at)
         return decision
+
+    def _forget_pending(self, key: tuple[str, str], done: asyncio.Task[AccessDecision]) -> None:
+        if self._pending.get(key) is done:
+            del self._pending[key]
+            self._asked_at.pop(key, None)
+
+    async def _share(self, key: tuple[str, str], decision: AccessDecision, asked_at: float) -> None:
+        try:
+            await self._shared.put(*key, decision, self._lifetime(decision), asked_at)
+        except Exception as exc:  # the shared cache is an optimisation; the library decides
+            log.warning("shared access cache unavailable", extra=fields(error=repr(exc)))
+
+    async def _shared_answer(self, key: tuple[str, str]) -> AccessDecision | None:
+        revocations = self._revocations
+        try:
+            found = await self._shared.get(*key)
+        except Exception as exc:  # the shared cache is an optimisation; the library decides
+            log.warning("shared access cache unavailable", extra=fields(error=repr(exc)))
+            return None
+        if found is None or found[1] >= self._lifetime(found[0]):
+            return None
+        decision, age = found
+        # An answer asked for before a refund we have heard of is stale, whoever shared it.
+        if revocations != self._revocations or (
+            time.time() - age <= self._revoked_at.get(key[1], float("-inf"))
+        ):
+            return None
+        self._remember(key, decision, age)
+        return decision
+
+    async def revoke(self, game_id: str) -> int:
+        """Forget every answer about ``game_id`` here and in the shared cache.
+
+        A refund names one user, but family members borrowing the game lose it too; re-asking
+        for every player of the game costs no more than the TTL makes the cache ask anyway.
+        """
+        now = time.time()
+        self._revoked_at = {
+            game: moment
+            for game, moment in self._revoked_at.items()
+            if now - moment < REVOCATION_MEMORY
+        }
+        self._revoked_at[game_id] = now
+        stale = [key for key in self._cache if key[1] == game_id]
+        for key in stale:
+            del self._cache[key]
+        # An answer in flight may predate the refund: later questions do not share it, and it
+        # is not cached (see ``check``).
+        for key in [key for key in self._pending if key[1] == game_id]:
+            del self._pending[key]
+        self._revocations += 1
+        await self._shared.forget_game(game_id)
+        return len(stale)
 
     def _lifetime(self, decision: AccessDecision) -> float:
         return self._ttl if decision.allowed else min(self._ttl, MAX_REFUSAL_TTL)
@@ -99,11 +168,11 @@ class AccessChecker:
             allowed=False, reason=f"cannot verify access right now ({problem}); try again later"
         )
 
-    def _remember(self, key: tuple[str, str], decision: AccessDecision) -> None:
+    def _remember(self, key: tuple[str, str], decision: AccessDecision, age: float = 0.0) -> None:
         self._cache.pop(key, None)
         if len(self._cache) >= MAX_CACHE_ENTRIES:
             del self._cache[next(iter(self._cache))]
-        self._cache[key] = _Cached(decision=decision, fetched_at=self._clock())
+        self._cache[key] = _Cached(decision=decision, fetched_at=self._clock() - age)
 
     async def _fetch(self, passkey: str, game_id: str) -> AccessDecision:
         token = mint_token(self._platform_key, "tracker", Role.SERVICE, ttl_seconds=300)

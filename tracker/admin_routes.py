@@ -1,4 +1,4 @@
-"""The admin API: register, list and remove swarms (bearer token with role admin or service)."""
+"""The admin API (bearer token, role admin or service): swarms, their peers, and bans."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from aiohttp import web
 from peerpipe.logs import fields
 from peerpipe.problems import Problem, json_body
 from peerpipe.tokens import Identity, Role, TokenError
+from tracker.bans import Ban, InvalidBan
 from tracker.errors import SwarmConflict
 from tracker.state import STATE
-from tracker.swarm_store import Swarm
+from tracker.swarm_store import PeerView, Swarm, SwarmReport
+
+SWARMS = "/api/v1/admin/swarms"
+BANS = "/api/v1/admin/bans"
+MAX_PEERS_SHOWN = 1000
 
 log = logging.getLogger("tracker.admin")
 
@@ -64,22 +69,58 @@ def swarm_from_json(body: dict[str, Any]) -> Swarm:
     )
 
 
+def _report_json(report: SwarmReport) -> dict[str, int]:
+    return {
+        "seeders": report.seeders,
+        "leechers": report.leechers,
+        "completed": report.completed,
+        "bytes_uploaded": report.bytes_uploaded,
+        "bytes_downloaded": report.bytes_downloaded,
+    }
+
+
 async def _swarm_json(request: web.Request, swarm: Swarm) -> dict[str, Any]:
-    stats = await request.app[STATE].store.stats(swarm.info_hashes)
+    store = request.app[STATE].backend.store
+    reports = {info_hash: await store.report(info_hash) for info_hash in swarm.info_hashes}
+    totals = {
+        name: sum(_report_json(report)[name] for report in reports.values())
+        for name in ("completed", "bytes_uploaded", "bytes_downloaded")
+    }
+    # A hybrid client announces under both hashes; its most-announced hash counts its peers.
+    busiest = max(reports.values(), key=lambda report: report.seeders + report.leechers)
     return {
         "game_id": swarm.game_id,
         "release": swarm.release,
         "info_hash_v1": swarm.info_hash_v1.hex(),
         "info_hash_v2": swarm.info_hash_v2.hex() if swarm.info_hash_v2 else None,
         "announced_hashes": [info_hash.hex() for info_hash in swarm.info_hashes],
+        "seeders": busiest.seeders,
+        "leechers": busiest.leechers,
+        **totals,
         "stats": {
             info_hash.hex(): {
-                "complete": counts.complete,
-                "incomplete": counts.incomplete,
-                "downloaded": counts.downloaded,
+                "complete": report.seeders,
+                "incomplete": report.leechers,
+                "downloaded": report.completed,
+                **_report_json(report),
             }
-            for info_hash, counts in stats.items()
+            for info_hash, report in reports.items()
         },
+    }
+
+
+def _peer_json(view: PeerView, info_hash: bytes) -> dict[str, Any]:
+    return {
+        "info_hash": info_hash.hex(),
+        "owner": view.owner_tag.hex(),
+        "peer_id": view.peer_id.hex(),
+        "client": view.peer_id[:8].decode("latin-1"),
+        "ip": view.ip,
+        "port": view.port,
+        "seeder": view.seeder,
+        "last_seen_seconds_ago": view.last_seen_age,
+        "uploaded": view.uploaded,
+        "downloaded": view.downloaded,
     }
 
 
@@ -87,7 +128,7 @@ async def register_swarm(request: web.Request) -> web.Response:
     identity = _operator(request)
     swarm = swarm_from_json(await json_body(request))
     try:
-        created = await request.app[STATE].store.register(swarm)
+        created = await request.app[STATE].backend.store.register(swarm)
     except SwarmConflict as exc:
         raise Problem(409, "Conflict", str(exc), code="SWARM_CONFLICT") from None
     log.info(
@@ -106,18 +147,73 @@ async def register_swarm(request: web.Request) -> web.Response:
 
 async def list_swarms(request: web.Request) -> web.Response:
     _operator(request)
-    swarms = await request.app[STATE].store.swarms()
+    swarms = await request.app[STATE].backend.store.swarms()
     return web.json_response({"items": [await _swarm_json(request, swarm) for swarm in swarms]})
 
 
-async def remove_swarm(request: web.Request) -> web.Response:
-    identity = _operator(request)
+def _info_hash(request: web.Request) -> bytes:
     raw = request.match_info["info_hash"]
     if not _HEX40.fullmatch(raw):
         raise Problem(
             400, "Bad Request", "info-hash must be 40 hexadecimal digits", code="BAD_HASH"
         )
-    swarm = await request.app[STATE].store.unregister(bytes.fromhex(raw))
+    return bytes.fromhex(raw)
+
+
+async def show_swarm(request: web.Request) -> web.Response:
+    _operator(request)
+    store = request.app[STATE].backend.store
+    swarm = await store.swarm(_info_hash(request))
+    if swarm is None:
+        raise Problem(404, "Not Found", "no swarm has this info-hash", code="SWARM_NOT_FOUND")
+    try:
+        limit = min(int(request.query.get("limit", "200")), MAX_PEERS_SHOWN)
+    except ValueError:
+        raise Problem(400, "Bad Request", "limit must be a number", code="BAD_LIMIT") from None
+    peers: list[dict[str, Any]] = []
+    for info_hash in swarm.info_hashes:
+        views = await store.peers(info_hash, max(limit - len(peers), 0))
+        peers.extend(_peer_json(view, info_hash) for view in views)
+    return web.json_response({**await _swarm_json(request, swarm), "peers": peers})
+
+
+async def add_ban(request: web.Request) -> web.Response:
+    identity = _operator(request)
+    body = await json_body(request)
+    try:
+        ban = Ban.create(
+            str(body.get("kind", "")), str(body.get("value", "")), str(body.get("reason", ""))
+        )
+    except InvalidBan as exc:
+        raise Problem(400, "Bad Request", str(exc), code="INVALID_BAN") from None
+    await request.app[STATE].backend.store.add_ban(ban)
+    request.app[STATE].bans_fetched_at = float("-inf")
+    log.info("ban added", extra=fields(kind=str(ban.kind), value=ban.value, by=identity.user_id))
+    return web.json_response(_ban_json(ban), status=201)
+
+
+def _ban_json(ban: Ban) -> dict[str, str]:
+    return {"kind": str(ban.kind), "value": ban.value, "reason": ban.reason}
+
+
+async def list_bans(request: web.Request) -> web.Response:
+    _operator(request)
+    bans = await request.app[STATE].backend.store.bans()
+    return web.json_response({"items": [_ban_json(ban) for ban in bans]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(SWARMS, register_swarm)
+    app.router.add_get(SWARMS, list_swarms)
+    app.router.add_get(SWARMS + "/{info_hash}", show_swarm)
+    app.router.add_delete(SWARMS + "/{info_hash}", remove_swarm)
+    app.router.add_post(BANS, add_ban)
+    app.router.add_get(BANS, list_bans)
+
+
+async def remove_swarm(request: web.Request) -> web.Response:
+    identity = _operator(request)
+    swarm = await request.app[STATE].backend.store.unregister(_info_hash(request))
     if swarm is None:
         raise Problem(404, "Not Found", "no swarm has this info-hash", code="SWARM_NOT_FOUND")
     log.info(

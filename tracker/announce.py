@@ -6,8 +6,11 @@ are arbitrary bytes, which a UTF-8 query decoder would mangle.
 
 from __future__ import annotations
 
+import binascii
 import enum
 import ipaddress
+import re
+import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ HASH_LENGTH = 20
 DEFAULT_NUMWANT = 50
 # Byte counters fit a signed 64-bit integer in every tracker protocol (BEP 15 included).
 MAX_COUNTER = 2**63 - 1
-MAX_QUERY_LENGTH = 8192
+MAX_QUERY_LENGTH = 4096
 MAX_PARAMETERS = 100
 _MAX_KEY_LENGTH = 64
 
@@ -49,19 +52,52 @@ class Announce:
     numwant: int
     no_peer_id: bool = False
     key: bytes | None = None
+    # The ``ip`` parameter; honoured only when the request comes from a trusted proxy.
+    ip: str | None = None
 
     @property
     def is_seeder(self) -> bool:
         return self.left == 0
 
 
-@dataclass(frozen=True)
 class Peer:
-    """A peer as handed out to others: who it is and where to reach it."""
+    """A peer as handed out to others: who it is and where to reach it.
 
-    peer_id: bytes
-    ip: str
-    port: int
+    Stores hand out peers by the thousand per second, mostly for compact replies: a peer can
+    be built from its 6- or 18-byte compact form (BEP 23/7) alone, and its address is then
+    spelled out only if someone asks.
+    """
+
+    __slots__ = ("_ip", "_port", "compact", "peer_id")
+
+    def __init__(self, peer_id: bytes, ip: str = "", port: int = 0, compact: bytes = b"") -> None:
+        self.peer_id = peer_id
+        self._ip = ip
+        self._port = port
+        self.compact = compact
+
+    @property
+    def port(self) -> int:
+        return self._port or int.from_bytes(self.compact[-2:], "big")
+
+    @property
+    def ip(self) -> str:
+        if not self._ip:
+            family = socket.AF_INET if len(self.compact) == 6 else socket.AF_INET6
+            self._ip = socket.inet_ntop(family, self.compact[:-2])
+        return self._ip
+
+    def _identity(self) -> tuple[bytes, str, int]:
+        return (self.peer_id, str(peer_address(self.ip)), self.port)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Peer) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __repr__(self) -> str:
+        return f"Peer(peer_id={self.peer_id!r}, ip={self.ip!r}, port={self.port})"
 
 
 @dataclass(frozen=True)
@@ -100,10 +136,30 @@ def query_pairs(raw_query: str | bytes) -> list[tuple[str, bytes]]:
             continue
         name, _, value = part.partition(b"=")
         # '+' is left alone: BEP 3 clients percent-encode every byte of binary values.
-        pairs.append((unquote_to_bytes(name).decode("latin-1"), unquote_to_bytes(value)))
+        if b"%" in name:
+            name = percent_decoded(name)
+        if b"%" in value:
+            value = percent_decoded(value)
+        pairs.append((name.decode("latin-1"), value))
         if len(pairs) > MAX_PARAMETERS:
             raise AnnounceError(f"query string has more than {MAX_PARAMETERS} parameters")
     return pairs
+
+
+# Anything percent_decoded's fast path would read differently from RFC 3986 percent-decoding.
+_NOT_PLAIN_ESCAPES = re.compile(rb"=|%(?![0-9A-Fa-f]{2})|[\x00-\x20\x7f-\xff]")
+
+
+def percent_decoded(raw: bytes) -> bytes:
+    """``raw`` with every ``%XX`` decoded (``+`` stays a plus), as ``unquote_to_bytes``.
+
+    Announces carry two 20-byte values in ``%XX`` form; quoted-printable decoding in C does the
+    same job ten times faster once ``%`` is spelled ``=``, which is safe when no ``=``, bare
+    ``%`` or whitespace is present. Anything else takes the general path.
+    """
+    if _NOT_PLAIN_ESCAPES.search(raw):
+        return unquote_to_bytes(raw)
+    return binascii.a2b_qp(raw.replace(b"%", b"="))
 
 
 def unique_parameters(pairs: Iterable[tuple[str, bytes]]) -> dict[str, bytes]:
@@ -146,7 +202,17 @@ def parse_announce(raw_query: str | bytes, max_numwant: int) -> Announce:
         numwant=min(requested, max_numwant),
         no_peer_id=_flag(params, "no_peer_id", default=False),
         key=key,
+        ip=_address(params.get("ip")),
     )
+
+
+def _address(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return str(peer_address(raw.decode("ascii")))
+    except (UnicodeDecodeError, ValueError):
+        raise AnnounceError(f"ip must be an IPv4 or IPv6 address, got {_shown(raw)}") from None
 
 
 def _whole_number(params: dict[str, bytes], name: str, maximum: int, default: int = 0) -> int:
@@ -187,6 +253,19 @@ def _shown(raw: bytes) -> str:
 
 def encode_announce_reply(reply: AnnounceReply, compact: bool, no_peer_id: bool = False) -> bytes:
     """The bencoded reply: compact ``peers``/``peers6`` strings, or a list of peer dicts."""
+    if compact:
+        # The hot path, written out: keys in bencode order, no generic encoder.
+        ipv4, ipv6 = _compact_peers(reply.peers)
+        stats = reply.stats
+        head = b"d8:completei%de10:downloadedi%de10:incompletei%de8:intervali%de" % (
+            stats.complete,
+            stats.downloaded,
+            stats.incomplete,
+            reply.interval,
+        )
+        head += b"12:min intervali%de5:peers%d:" % (reply.min_interval, len(ipv4))
+        tail = b"6:peers6%d:%se" % (len(ipv6), ipv6) if ipv6 else b"e"
+        return head + ipv4 + tail
     body: dict[str, Bencodable] = {
         "interval": reply.interval,
         "min interval": reply.min_interval,
@@ -194,13 +273,7 @@ def encode_announce_reply(reply: AnnounceReply, compact: bool, no_peer_id: bool 
         "incomplete": reply.stats.incomplete,
         "downloaded": reply.stats.downloaded,
     }
-    if compact:
-        ipv4, ipv6 = _compact_peers(reply.peers)
-        body["peers"] = ipv4
-        if ipv6:
-            body["peers6"] = ipv6
-    else:
-        body["peers"] = [_peer_dict(peer, no_peer_id) for peer in reply.peers]
+    body["peers"] = [_peer_dict(peer, no_peer_id) for peer in reply.peers]
     return encode(body)
 
 
@@ -210,16 +283,15 @@ def encode_failure(reason: str) -> bytes:
 
 
 def _compact_peers(peers: Iterable[Peer]) -> tuple[bytes, bytes]:
-    ipv4 = bytearray()
-    ipv6 = bytearray()
-    for peer in peers:
-        address = peer_address(peer.ip)
-        packed = address.packed + struct.pack(">H", peer.port)
-        if address.version == 4:
-            ipv4 += packed
-        else:
-            ipv6 += packed
-    return bytes(ipv4), bytes(ipv6)
+    forms = [peer.compact or _compact_form(peer) for peer in peers]
+    ipv4 = b"".join([form for form in forms if len(form) == 6])
+    if len(ipv4) == 6 * len(forms):
+        return ipv4, b""
+    return ipv4, b"".join([form for form in forms if len(form) == 18])
+
+
+def _compact_form(peer: Peer) -> bytes:
+    return peer_address(peer.ip).packed + struct.pack(">H", peer.port)
 
 
 def _peer_dict(peer: Peer, no_peer_id: bool) -> dict[str, Bencodable]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,32 +18,51 @@ from peerpipe.service import metrics_handler
 from peerpipe.tokens import TokenVerifier
 from tracker import admin_routes, announce_routes
 from tracker.access import AccessChecker
+from tracker.backend import create_backend
 from tracker.errors import TrackerError
+from tracker.options import TrackerOptions
 from tracker.state import STATE, TrackerMetrics, TrackerState
-from tracker.swarm_store import MemorySwarmStore, SwarmStore
+from tracker.udp_server import start_udp_tracker
 
 log = logging.getLogger("tracker")
 
 
-def create_store(config: Config) -> SwarmStore:
-    """The swarm store the configuration asks for."""
-    # A peer that missed two announces in a row is gone.
-    return MemorySwarmStore(peer_lifetime=2 * config.tracker.announce_interval)
+def _trusted_proxies(
+    config: Config,
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(
+            ipaddress.ip_network(proxy, strict=False) for proxy in config.tracker.trusted_proxies
+        )
+    except ValueError as exc:
+        raise TrackerError(f"PEERPIPE_TRACKER_TRUSTED_PROXIES: {exc}") from None
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, options: TrackerOptions | None = None) -> web.Application:
     """The tracker as an aiohttp application (not yet started)."""
     if not config.platform_key:
         raise TrackerError("the tracker needs the platform key (PEERPIPE_PLATFORM_KEY)")
-    app = web.Application(middlewares=[problem_middleware])
+    options = options or TrackerOptions()
+    app = web.Application(
+        middlewares=[problem_middleware],
+        # Oversized request lines and headers are refused by the parser (HTTP 400).
+        handler_args={
+            "max_line_size": options.max_request_line,
+            "max_field_size": options.max_header_size,
+            "max_headers": options.max_headers,
+        },
+        client_max_size=64 * 1024,
+    )
     state = TrackerState(
         config=config,
-        store=create_store(config),
+        options=options,
+        backend=create_backend(config, options),
         metrics=TrackerMetrics.create(),
         verifier=TokenVerifier(config.platform_key, config.jwt_public_key_file),
+        trusted_proxies=_trusted_proxies(config),
     )
     app[STATE] = state
-    app.cleanup_ctx.append(_library_session)
+    app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_stale_peer_sweeper)
     plain_metrics = metrics_handler(state.metrics.registry)
 
@@ -52,9 +72,7 @@ def create_app(config: Config) -> web.Application:
 
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/api/v1/admin/swarms", admin_routes.register_swarm)
-    app.router.add_get("/api/v1/admin/swarms", admin_routes.list_swarms)
-    app.router.add_delete("/api/v1/admin/swarms/{info_hash}", admin_routes.remove_swarm)
+    admin_routes.add_routes(app)
     app.router.add_get("/announce", announce_routes.missing_passkey)
     app.router.add_get("/scrape", announce_routes.missing_passkey)
     app.router.add_get("/{passkey}/announce", announce_routes.announce)
@@ -63,41 +81,69 @@ def create_app(config: Config) -> web.Application:
 
 
 async def health(request: web.Request) -> web.Response:
-    totals = await request.app[STATE].store.totals()
+    totals = await request.app[STATE].backend.store.totals()
     return web.json_response({"status": "ok", "swarms": totals.swarms, "peers": totals.peers})
 
 
 async def _refresh_gauges(state: TrackerState) -> None:
-    totals = await state.store.totals()
+    totals = await state.backend.store.totals()
     state.metrics.swarms.set(totals.swarms)
     state.metrics.peers.set(totals.peers)
 
 
-async def _library_session(app: web.Application) -> AsyncIterator[None]:
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    """The library client, the revocation feed and the UDP endpoint, for the app's lifetime."""
     state = app[STATE]
     tracker_config = state.config.tracker
+    backend = state.backend
     async with aiohttp.ClientSession() as session:
-        state.access = AccessChecker(
+        access = AccessChecker(
             session=session,
             library_url=tracker_config.library_url,
             platform_key=state.config.platform_key,
             ttl=tracker_config.access_cache_ttl,
+            shared=backend.shared_access,
         )
-        yield
-        state.access = None
-    await state.store.close()
+        state.access = access
+
+        async def revoked(user_id: str, game_id: str) -> None:
+            dropped = await access.revoke(game_id)
+            log.info(
+                "access revoked",
+                extra=fields(user_id=user_id, game_id=game_id, cached_answers_dropped=dropped),
+            )
+
+        try:
+            await backend.revocations.start(revoked)
+            udp = await _start_udp(state)
+            try:
+                yield
+            finally:
+                if udp is not None:
+                    udp.close()
+                await backend.revocations.close()
+        finally:
+            state.access = None
+            await backend.limiter.close()
+            await backend.store.close()
+
+
+async def _start_udp(state: TrackerState) -> asyncio.DatagramTransport | None:
+    if not state.config.tracker.udp_port:
+        return None
+    return await start_udp_tracker(state, state.config.tracker.host, state.config.tracker.udp_port)
 
 
 async def _stale_peer_sweeper(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
-    # Stale peers are already skipped on every announce; the sweep frees their memory.
+    # Stale peers are already skipped when peers are picked; the sweep frees their memory.
     period = min(max(state.config.tracker.announce_interval / 2, 1.0), 60.0)
 
     async def sweep() -> None:
         while True:
             await asyncio.sleep(period)
             try:
-                dropped = await state.store.purge_stale()
+                dropped = await state.backend.store.purge_stale()
                 await _refresh_gauges(state)
             except Exception:
                 log.exception("stale peer sweep failed")

@@ -25,3 +25,7 @@ class AccessUnavailable(TrackerError):
 
 class UnknownSwarm(TrackerError):
     """An info-hash is not registered with this tracker."""
+
+
+class SwarmFull(TrackerError):
+    """Tracking one more peer would exceed the store's memory bound."""

@@ -1,8 +1,9 @@
-"""What the tracker's request handlers share: configuration, store, access checker, metrics."""
+"""What the tracker's request handlers share: configuration, storage, access checker, metrics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -10,7 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from peerpipe.config import Config
 from peerpipe.tokens import TokenVerifier
 from tracker.access import AccessChecker
-from tracker.swarm_store import SwarmStore
+from tracker.backend import Backend
+from tracker.bans import BanList
+from tracker.options import TrackerOptions
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,14 @@ class TrackerMetrics:
     announce_seconds: Histogram
     swarms: Gauge
     peers: Gauge
+    _children: dict[tuple[str, str], Counter] = field(default_factory=dict)
+
+    def announce_result(self, result: str, transport: str) -> Counter:
+        """The announce counter for one label pair (looked up once, then reused)."""
+        child = self._children.get((result, transport))
+        if child is None:
+            child = self._children[(result, transport)] = self.announces.labels(result, transport)
+        return child
 
     @classmethod
     def create(cls) -> TrackerMetrics:
@@ -29,12 +40,15 @@ class TrackerMetrics:
             registry=registry,
             announces=Counter(
                 "tracker_announces",
-                "Announces answered, by result",
-                ["result"],
+                "Announces answered, by result and transport",
+                ["result", "transport"],
                 registry=registry,
             ),
             scrapes=Counter(
-                "tracker_scrapes", "Scrapes answered, by result", ["result"], registry=registry
+                "tracker_scrapes",
+                "Scrapes answered, by result and transport",
+                ["result", "transport"],
+                registry=registry,
             ),
             announce_seconds=Histogram(
                 "tracker_announce_seconds",
@@ -50,17 +64,15 @@ class TrackerMetrics:
 @dataclass
 class TrackerState:
     config: Config
-    store: SwarmStore
+    options: TrackerOptions
+    backend: Backend
     metrics: TrackerMetrics
     verifier: TokenVerifier
     # Created on start-up: it needs the running event loop's HTTP client session.
     access: AccessChecker | None = None
-
-    @property
-    def access_checker(self) -> AccessChecker:
-        if self.access is None:
-            raise RuntimeError("the tracker app has not been started")
-        return self.access
+    ban_list: BanList = field(default_factory=BanList)
+    bans_fetched_at: float = float("-inf")
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 STATE = web.AppKey("tracker_state", TrackerState)

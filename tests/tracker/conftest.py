@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import aiohttp
 import pytest
-from tracker_loopback import NOT_OWNER, OTHER_OWNER, OWNER, Library, StartTracker, tracker_config
+from tracker_loopback import (
+    NOT_OWNER,
+    OTHER_OWNER,
+    OWNER,
+    REDIS_URL,
+    Library,
+    StartTracker,
+    delete_prefix,
+    redis_or_skip,
+    tracker_config,
+    unique_prefix,
+)
 
 from peerpipe.service import RunningApp, start_app
-from tracker import create_app
+from tracker import TrackerOptions, create_app
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """``memory`` unless a test module parametrizes it (indirect) over ``redis`` too."""
+    return str(getattr(request, "param", "memory"))
 
 
 @pytest.fixture
@@ -21,20 +39,37 @@ async def library() -> AsyncIterator[Library]:
 
 
 @pytest.fixture
-async def start_tracker(library: Library) -> AsyncIterator[StartTracker]:
-    started: list[RunningApp] = []
+def redis_prefix() -> str:
+    return unique_prefix()
 
-    async def start(**tracker: object) -> RunningApp:
-        running = await start_app(create_app(tracker_config(library.url, **tracker)))
+
+@pytest.fixture
+async def start_tracker(
+    library: Library, backend: str, redis_prefix: str
+) -> AsyncIterator[StartTracker]:
+    started: list[RunningApp] = []
+    if backend == "redis":
+        await (await redis_or_skip()).aclose()
+
+    async def start(options: TrackerOptions | None = None, **tracker: object) -> RunningApp:
+        if backend == "redis":
+            tracker.setdefault("redis_url", REDIS_URL)
+        options = replace(options or TrackerOptions(), redis_prefix=redis_prefix)
+        running = await start_app(create_app(tracker_config(library.url, **tracker), options))
         started.append(running)
         return running
 
     yield start
     for running in started:
         await running.stop()
+    if backend == "redis":
+        client = await redis_or_skip()
+        await delete_prefix(client, redis_prefix)
+        await client.aclose()
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    # A hung tracker fails the test within seconds instead of aiohttp's default 5 minutes.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from urllib.parse import quote, quote_from_bytes
+from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 import pytest
 from hypothesis import given
@@ -23,6 +23,7 @@ from tracker import (
     parse_announce,
     parse_scrape,
 )
+from tracker.announce import percent_decoded
 
 HASH = bytes(range(20))
 PEER = b"-LT2110-\x00\xff%&=+ abcdefg"[:20]
@@ -257,3 +258,16 @@ def test_bad_scrapes_are_refused(raw: str, complaint: str) -> None:
 def test_scrape_reply_shape() -> None:
     body = decode(encode_scrape_reply({HASH: SwarmStats(complete=2, incomplete=1, downloaded=7)}))
     assert body == {b"files": {HASH: {b"complete": 2, b"downloaded": 7, b"incomplete": 1}}}
+
+
+@given(
+    st.binary(max_size=40),
+    st.sampled_from(["", "-._~", "abcdefghijklmnopqrstuvwxyz0123456789=%"]),
+    st.booleans(),
+    st.sampled_from(["", "%", "%z", "%zz", "=", " ", "%4", "\xff"]),
+)
+def test_percent_decoding_matches_rfc3986(raw: bytes, safe: str, lower: bool, junk: str) -> None:
+    quoted = quote_from_bytes(raw, safe=safe)
+    text = (quoted.lower() if lower else quoted) + junk
+    encoded = text.encode("latin-1")
+    assert percent_decoded(encoded) == unquote_to_bytes(encoded)

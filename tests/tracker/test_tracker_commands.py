@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -66,3 +67,13 @@ async def test_serve_answers_until_terminated() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_serve_without_reachable_redis_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    config = Config(platform_key=PLATFORM_KEY)
+    config = replace(
+        config,
+        tracker=replace(config.tracker, port=free_port(), redis_url="redis://127.0.0.1:1/0"),
+    )
+    assert serve_tracker(argparse.Namespace(host=None, port=None), config) == 1
+    assert "cannot reach Redis" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from tracker_loopback import (
     register_swarm,
 )
 
+from peerpipe.service import free_port
 from peerpipe.torrent_session import session_settings
 
 PAYLOAD_SIZE = 3 * 1024 * 1024 + 123
@@ -140,3 +142,40 @@ async def test_libtorrent_shows_the_failure_reason_to_a_non_owner(
 
     await wait_for(refused, "libtorrent to report the tracker's failure reason")
     assert "access denied: game not in library" in reasons
+
+
+async def test_libtorrent_announces_over_udp_with_the_passkey_as_url_data(
+    tmp_path: Path,
+    start_tracker: StartTracker,
+    http: aiohttp.ClientSession,
+    sessions: Callable[[], lt.session],
+) -> None:
+    udp_port = free_port(kind=socket.SOCK_DGRAM)
+    tracker = await start_tracker(udp_port=udp_port)
+    torrent = make_torrent(tmp_path / "seed")
+    hashes = torrent.info_hashes()
+    await register_swarm(
+        http, tracker.url, "game-1", bytes.fromhex(str(hashes.v1)), bytes.fromhex(str(hashes.v2))
+    )
+    udp_url = f"udp://127.0.0.1:{udp_port}"
+    seeder = join(sessions(), torrent, udp_url, OWNER, tmp_path / "seed")
+    await wait_for(lambda: seeder.status().is_seeding, "the seeder to check its files")
+    leecher = join(sessions(), torrent, udp_url, OTHER_OWNER, tmp_path / "leech")
+    await wait_for(lambda: leecher.status().is_seeding, "the leecher to download over UDP")
+    refused_session = sessions()
+    outsider = join(refused_session, torrent, udp_url, NOT_OWNER, tmp_path / "refused")
+    errors: list[lt.tracker_error_alert] = []
+
+    def refused() -> bool:
+        errors.extend(
+            alert
+            for alert in refused_session.pop_alerts()
+            if isinstance(alert, lt.tracker_error_alert)
+        )
+        return bool(errors)
+
+    # libtorrent 2.0 reports a UDP tracker's error packet without its text (our own UDP
+    # client test reads the text); the refusal shows as a tracker failure and no peers.
+    await wait_for(refused, "libtorrent to report the UDP tracker's error")
+    assert "failure" in errors[0].message()
+    assert outsider.status().num_peers == 0

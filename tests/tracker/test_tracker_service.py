@@ -7,6 +7,7 @@ import time
 from urllib.parse import quote_from_bytes
 
 import aiohttp
+import pytest
 import yarl
 from tracker_loopback import (
     NOT_OWNER,
@@ -25,6 +26,8 @@ from peerpipe.tokens import Role
 from tracker import decode
 
 GAME_HASH = info_hash("game-1 release 1")
+
+pytestmark = pytest.mark.parametrize("backend", ["memory", "redis"], indirect=True)
 
 
 async def test_owners_get_each_other_and_never_themselves(
@@ -206,7 +209,7 @@ async def test_health_and_metrics(start_tracker: StartTracker, http: aiohttp.Cli
         assert await response.json() == {"status": "ok", "swarms": 1, "peers": 1}
     async with http.get(f"{tracker.url}/metrics") as response:
         text = await response.text()
-    assert 'tracker_announces_total{result="ok"} 1.0' in text
-    assert 'tracker_announces_total{result="refused"} 1.0' in text
+    assert 'tracker_announces_total{result="ok",transport="http"} 1.0' in text
+    assert 'tracker_announces_total{result="refused",transport="http"} 1.0' in text
     assert "tracker_swarms 1.0" in text and "tracker_peers 1.0" in text
     assert "tracker_announce_seconds_count 2.0" in text

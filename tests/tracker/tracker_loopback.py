@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote_from_bytes
 
 import aiohttp
+import pytest
+import redis.asyncio as redis
 import yarl
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from peerpipe.config import Config, TrackerConfig
 from peerpipe.service import RunningApp, start_app
@@ -113,6 +118,7 @@ async def announce(
     left: int = 100,
     **extra: str,
 ) -> dict[bytes, object]:
+    """Announce with the raw query clients send; ``extra`` adds or overrides parameters."""
     params = {
         "info_hash": quote_from_bytes(hash_, safe=""),
         "peer_id": quote_from_bytes(peer_id(peer), safe=""),
@@ -120,8 +126,8 @@ async def announce(
         "uploaded": "0",
         "downloaded": "0",
         "left": str(left),
-        **extra,
     }
+    params.update(extra)
     query = "&".join(f"{k}={v}" for k, v in params.items())
     url = yarl.URL(f"{tracker_url}/{passkey}/announce?{query}", encoded=True)
     async with http.get(url) as response:
@@ -135,3 +141,29 @@ def compact_ports(reply: dict[bytes, object]) -> set[int]:
     peers = reply[b"peers"]
     assert isinstance(peers, bytes) and len(peers) % 6 == 0
     return {int.from_bytes(peers[i + 4 : i + 6], "big") for i in range(0, len(peers), 6)}
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def redis_or_skip() -> redis.Redis:
+    """A client of the real Redis; without one the test skips, or fails when CI=true."""
+    client = redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis is not running at {REDIS_URL}: {exc}")
+    return client
+
+
+def unique_prefix() -> str:
+    return f"test:tracker:{secrets.token_hex(6)}:"
+
+
+async def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+    if keys:
+        await client.delete(*keys)
