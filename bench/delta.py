@@ -7,7 +7,10 @@ would need (``changed``: inserted and rewritten bytes, new files; renames, moves
 deletions cost nothing). In the same run:
 
 - ``transferred``: what our plan fetches (seeder FastCDC chunking, 1 MiB average, chunks
-  matched by SHA-256 across every installed file);
+  matched by SHA-256 across every installed file, and inside a missing chunk only the
+  64 KiB-average parts the disk lacks, as byte ranges of the chunk);
+- ``whole_chunks_only``: the same plan without parts (every missing chunk fetched whole), the
+  figure before parts were published;
 - ``fixed_1mib``: fixed 1 MiB chunks per file matched by SHA-256 (Steam-style depots);
 - ``whole_file``: every file whose SHA-256 is new, in full (renames free);
 - the update applied from a local CDN node (the real seeder app on loopback) against a full
@@ -37,11 +40,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from peer.updates import FetchChunk, HttpChunkSource, UpdateApplier, UpdatePlan, plan_update
+from peer.updates import HttpChunkSource, UpdateApplier, plan_update
 from peerpipe.config import Config
 from peerpipe.service import start_app
 from seeder import create_app
-from seeder.chunking import DEFAULT_PARAMS, ChunkParams, FileDigest, chunk_stream
+from seeder.chunking import DEFAULT_PARAMS, PART_PARAMS, ChunkParams, FileDigest, chunk_stream
 from seeder.origin import LocalOrigin
 from signing import ManifestFile, ReleaseManifest, TorrentRef
 
@@ -160,23 +163,28 @@ def make_patch(game: Game, shape: Shape, seed: int, kinds: set[str]) -> Patch:
 
 
 class Chunker:
-    """FastCDC chunk lists, cached per file content so unchanged files are chunked once."""
+    """FastCDC chunk lists (with parts, as the seeder publishes them), cached per file content
+    so unchanged files are chunked once."""
 
-    def __init__(self, params: ChunkParams) -> None:
+    def __init__(self, params: ChunkParams, part_params: ChunkParams | None = PART_PARAMS) -> None:
         self.params = params
+        self.part_params = part_params
         self._cache: dict[bytes, FileDigest] = {}
 
     def digest(self, data: bytes) -> FileDigest:
         key = hashlib.blake2b(data, digest_size=16).digest()
         if key not in self._cache:
-            self._cache[key] = chunk_stream(io.BytesIO(data), self.params)
+            self._cache[key] = chunk_stream(io.BytesIO(data), self.params, self.part_params)
         return self._cache[key]
 
-    def manifest(self, files: dict[str, bytes], release: int) -> ReleaseManifest:
+    def manifest(
+        self, files: dict[str, bytes], release: int, parts: bool = True
+    ) -> ReleaseManifest:
         entries = []
         for path, data in files.items():
             digest = self.digest(data)
-            entries.append(ManifestFile(path, len(data), 0o644, digest.sha256, digest.chunks))
+            chunks = digest.chunks if parts else tuple(replace(c, parts=()) for c in digest.chunks)
+            entries.append(ManifestFile(path, len(data), 0o644, digest.sha256, chunks))
         return ReleaseManifest(
             game_id=GAME,
             version=f"1.{release}",
@@ -208,47 +216,21 @@ def whole_file_transfer(old: dict[str, bytes], new: dict[str, bytes]) -> int:
     return sum(len(d) for d in new.values() if hashlib.sha256(d).digest() not in have)
 
 
-PART_PARAMS = ChunkParams(avg_size=64 * KIB, min_size=16 * KIB, max_size=256 * KIB)
-
-
-def two_level_transfer(
-    old: dict[str, bytes], new: dict[str, bytes], old_manifest: ReleaseManifest, plan: UpdatePlan
-) -> int:
-    """A proposal, not what the applier does today: each 1 MiB chunk also lists 64 KiB-average
-    FastCDC parts; for a missing chunk only the parts the disk lacks are fetched, as HTTP
-    ranges of ``/chunks/<sha256>``."""
-    parts = Chunker(PART_PARAMS)
-    have = {
-        part.sha256
-        for entry in old_manifest.files
-        for chunk in entry.chunks
-        for part in parts.digest(old[entry.path][chunk.offset : chunk.offset + chunk.size]).chunks
-    }
-    sent = 0
-    for file in plan.files:
-        for op in file.ops:
-            if isinstance(op, FetchChunk):
-                data = new[file.path][op.target_offset : op.target_offset + op.size]
-                for part in parts.digest(data).chunks:
-                    if part.sha256 not in have:
-                        have.add(part.sha256)
-                        sent += part.size
-    return sent
-
-
 def transfer_figures(
     chunker: Chunker, old: dict[str, bytes], patch: Patch
 ) -> dict[str, float | int | dict[str, int]]:
     new = patch.game.files()
-    old_manifest = chunker.manifest(old, 1)
-    plan = plan_update(old_manifest, chunker.manifest(new, 2))
+    plan = plan_update(chunker.manifest(old, 1), chunker.manifest(new, 2))
+    whole_chunks = plan_update(chunker.manifest(old, 1, False), chunker.manifest(new, 2, False))
     changed = patch.changed
-    two_level = two_level_transfer(old, new, old_manifest, plan)
     return {
         "changed_bytes": changed,
         "transferred_bytes": plan.fetched_bytes,
         "transferred_over_changed": round(plan.fetched_bytes / changed, 3),
-        "proposed_two_level_over_changed": round(two_level / changed, 3),
+        "fetches": plan.fetch_count,
+        "range_fetches": plan.range_count,
+        "whole_chunks_only_bytes": whole_chunks.fetched_bytes,
+        "whole_chunks_only_over_changed": round(whole_chunks.fetched_bytes / changed, 3),
         "fixed_1mib_over_changed": round(fixed_chunk_transfer(old, new, MIB) / changed, 3),
         "whole_file_over_changed": round(whole_file_transfer(old, new) / changed, 3),
         "edits": patch.counts,
@@ -316,7 +298,7 @@ def run(shape: Shape, workdir: Path, rate_mib: int) -> dict[str, object]:
         )
     }
     sweep = {
-        f"avg_{params.avg_size // KIB}kib": transfer_figures(Chunker(params), old, patch)[
+        f"avg_{params.avg_size // KIB}kib": transfer_figures(Chunker(params, None), old, patch)[
             "transferred_over_changed"
         ]
         for params in (

@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +21,7 @@ from typing import Protocol
 from pyfastcdc import FastCDC
 
 from seeder.errors import PublishError
-from signing import ChunkRef
+from signing import ChunkRef, PartRef
 
 MIB = 1024 * 1024
 
@@ -36,6 +36,9 @@ class ChunkParams:
 
 
 DEFAULT_PARAMS = ChunkParams()
+PART_PARAMS = ChunkParams(avg_size=64 * 1024, min_size=16 * 1024, max_size=256 * 1024)
+"""Parts inside each chunk: an edit then costs an update a few 64 KiB parts, not a whole
+1 MiB chunk (the agent fetches the parts it lacks as byte ranges of the chunk)."""
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,48 @@ class _HashingReader:
         return count
 
 
-def chunk_stream(stream: Readable, params: ChunkParams = DEFAULT_PARAMS) -> FileDigest:
+def chunk_stream(
+    stream: Readable,
+    params: ChunkParams = DEFAULT_PARAMS,
+    part_params: ChunkParams | None = PART_PARAMS,
+) -> FileDigest:
     """Chunk ``stream`` to its end; memory use is bounded by the chunker's buffer."""
     reader = _HashingReader(stream)
-    chunker = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size)
+    chunker = _fastcdc(params)
+    parter = _fastcdc(part_params) if part_params is not None else None
     chunks = tuple(
-        ChunkRef(
-            sha256=hashlib.sha256(piece.data).hexdigest(), offset=piece.offset, size=piece.length
-        )
+        _chunk_ref(piece.data, piece.offset, piece.length, parter, {})
         for piece in chunker.cut_stream(reader)
     )
     return FileDigest(size=reader.size, sha256=reader.digest.hexdigest(), chunks=chunks)
+
+
+def _fastcdc(params: ChunkParams) -> FastCDC:
+    return FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size)
+
+
+KnownParts = Mapping[str, tuple[PartRef, ...]]
+"""Parts of chunks published before, by chunk SHA-256: the same bytes have the same parts,
+so a patch release cuts and hashes parts only for its new chunks."""
+
+
+def _chunk_ref(
+    data: memoryview, offset: int, size: int, parter: FastCDC | None, known: KnownParts
+) -> ChunkRef:
+    sha256 = hashlib.sha256(data).hexdigest()
+    parts = known.get(sha256) if parter is not None else None
+    return ChunkRef(sha256, offset, size, parts or chunk_parts(data, parter))
+
+
+def chunk_parts(data: memoryview | bytes, parter: FastCDC | None) -> tuple[PartRef, ...]:
+    """The parts of one chunk; none when the chunk is a single part (nothing to gain)."""
+    if parter is None:
+        return ()
+    parts = tuple(
+        PartRef(hashlib.sha256(piece.data).hexdigest(), piece.length)
+        for piece in parter.cut_buf(data)
+    )
+    return parts if len(parts) > 1 else ()
 
 
 HASH_BLOCK = 8 * MIB
@@ -89,7 +123,11 @@ ChunkSink = Callable[[ChunkRef, bytes], None]
 
 
 def chunk_file(
-    path: Path, params: ChunkParams = DEFAULT_PARAMS, on_chunk: ChunkSink | None = None
+    path: Path,
+    params: ChunkParams = DEFAULT_PARAMS,
+    on_chunk: ChunkSink | None = None,
+    part_params: ChunkParams | None = PART_PARAMS,
+    known_parts: KnownParts | None = None,
 ) -> FileDigest:
     """Chunk the file at ``path``; :class:`PublishError` if it cannot be read."""
     try:
@@ -97,10 +135,9 @@ def chunk_file(
             whole = _WholeFileHash(stream.fileno())
             whole.start()
             try:
-                chunker = FastCDC(
-                    params.avg_size, min_size=params.min_size, max_size=params.max_size
-                )
-                chunks = tuple(_cut(chunker, stream, on_chunk))
+                parter = _fastcdc(part_params) if part_params is not None else None
+                chunker = _fastcdc(params)
+                chunks = tuple(_cut(chunker, parter, known_parts or {}, stream, on_chunk))
             finally:
                 whole.join()
     except OSError as exc:
@@ -111,9 +148,15 @@ def chunk_file(
     return FileDigest(size=size, sha256=sha256, chunks=chunks)
 
 
-def _cut(chunker: FastCDC, stream: io.FileIO, on_chunk: ChunkSink | None) -> Iterator[ChunkRef]:
+def _cut(
+    chunker: FastCDC,
+    parter: FastCDC | None,
+    known: KnownParts,
+    stream: io.FileIO,
+    on_chunk: ChunkSink | None,
+) -> Iterator[ChunkRef]:
     for piece in chunker.cut_stream(stream):
-        chunk = ChunkRef(hashlib.sha256(piece.data).hexdigest(), piece.offset, piece.length)
+        chunk = _chunk_ref(piece.data, piece.offset, piece.length, parter, known)
         if on_chunk is not None:
             # piece.data is a view into the chunker's buffer, reused for the next chunk.
             on_chunk(chunk, bytes(piece.data))

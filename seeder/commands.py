@@ -40,6 +40,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     publish.add_argument(
         "--no-register", action="store_true", help="do not contact the tracker and library API"
     )
+    publish.add_argument(
+        "--critical",
+        action="store_true",
+        help="players must install this release before the game launches again",
+    )
+    publish.add_argument(
+        "--changelog", default="", metavar="TEXT", help="release notes shown to players"
+    )
+    publish.add_argument(
+        "--unlock-at",
+        metavar="ISO8601",
+        help="lock the release until this time (e.g. 2027-03-01T18:00Z): players can preload "
+        "it, encrypted, before then",
+    )
     publish.set_defaults(handler=publish_command)
 
     seeder = subparsers.add_parser("seeder", help="the CDN node")
@@ -79,6 +93,9 @@ def publish_command(args: argparse.Namespace, config: Config) -> int:
                     publisher=args.publisher,
                     register=not args.no_register,
                     origin=store,
+                    critical=args.critical,
+                    changelog=args.changelog,
+                    unlock_at=args.unlock_at,
                 )
         except SeederError as exc:
             print(f"publish failed: {exc}", file=sys.stderr)
@@ -90,6 +107,8 @@ def publish_command(args: argparse.Namespace, config: Config) -> int:
         f"({len(manifest.files)} files, {manifest.total_size} bytes, "
         f"info-hash v2 {manifest.torrent.info_hash_v2})"
     )
+    if result.key_path is not None:
+        print(f"locked until {manifest.unlock_at}; release key saved to {result.key_path}")
     return 0
 
 

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,20 +31,23 @@ from securesystemslib.signer._signer import Signer
 from peerpipe.config import Config
 from peerpipe.logs import fields
 from seeder.build import BuildFile, scan_build
-from seeder.chunking import FileDigest, chunk_file
+from seeder.chunking import FileDigest, KnownParts, chunk_file
 from seeder.errors import PublishError, RegistrationError
 from seeder.origin import FileCopy, LocalOrigin, OriginStore
+from seeder.preload import SealingOrigin, parse_unlock_at, save_release_key
 from seeder.registration import register_release
 from seeder.torrent import create_release_torrent
 from seeder.upload import ReleaseUpload
 from signing import (
     ManifestFile,
     ReleaseManifest,
+    ReleasePointer,
     TorrentRef,
     TrustError,
     TrustRepository,
     load_signer,
 )
+from signing.sealing import new_release_key
 
 log = logging.getLogger("peerpipe.seeder.publish")
 
@@ -59,6 +62,8 @@ class PublishResult:
     manifest: ReleaseManifest
     target_path: str
     created: bool  # False when the identical build was already the latest release
+    release_key: bytes | None = None  # a locked release's key (see ``seeder.preload``)
+    key_path: Path | None = None  # where that key was saved for escrow
 
 
 def publish_release(
@@ -74,12 +79,21 @@ def publish_release(
     publisher: str | None = None,
     register: bool = True,
     origin: OriginStore | None = None,
+    critical: bool = False,
+    changelog: str = "",
+    unlock_at: str | None = None,
 ) -> PublishResult:
     """Publish ``build_dir`` as the next release of ``game_id``, signed with ``key_path``.
 
+    ``critical`` and ``changelog`` are signed into the game's latest-release pointer (a
+    critical release must be installed before the game launches again). With ``unlock_at``
+    (ISO-8601 with an offset) the release is locked: its new chunks reach the origin only
+    sealed, and its key is returned and saved under ``<data_dir>/release-keys``.
     Republishing the build that already is the latest release (same version, same files)
     returns that release instead of making a new one.
     """
+    notes = _ReleaseNotes(critical, changelog)
+    _check_notes(game_id, notes)
     report = _ThreadSafeProgress(progress or _no_progress)
     files = scan_build(build_dir)
     _check_names(files)
@@ -87,8 +101,14 @@ def publish_release(
     repository = TrustRepository(config.trust_dir)
     latest = _latest_release(repository, game_id)
     previous = _read_manifest(config.trust_dir, game_id, latest) if latest else None
-    store = origin or LocalOrigin(config.seeder.origin_dir)
+    store: OriginStore = origin or LocalOrigin(config.seeder.origin_dir)
     release = (latest or 0) + 1
+    sealing = None
+    if unlock_at is not None:
+        unlock_at = parse_unlock_at(unlock_at)
+        public = _public_chunks(config.trust_dir, game_id, latest or 0)
+        sealing = SealingOrigin(store, new_release_key(), game_id, release, public)
+        store = sealing
     # Three things overlap: libtorrent hashes the torrent in a worker thread, the main thread
     # chunks file after file, and upload workers store each file as soon as it is chunked.
     # A likely republish (same version and file list) waits for the digests instead.
@@ -106,7 +126,8 @@ def publish_release(
     ):
         hashing = (files, game_id, release, config, report)
         torrent = hasher.submit(_hash_torrent, *hashing) if eager else None
-        manifest_files = _chunk_all(files, report, upload if eager else None)
+        known = _known_parts(previous)
+        manifest_files = _chunk_all(files, report, upload if eager else None, known)
         if previous and _same_build(previous, version, manifest_files):
             log.info("build already published", extra=fields(game_id=game_id, release=latest))
             result = PublishResult(previous, previous.target_path, created=False)
@@ -117,10 +138,29 @@ def publish_release(
             if not eager:
                 for entry, described in zip(files, manifest_files, strict=True):
                     upload.add(entry, described)
-            result = _commit(manifest, upload, repository, signer, store)
+            if sealing is not None and unlock_at is not None:
+                upload.finish()  # every new chunk sealed: the manifest names the copies
+                manifest = sealing.lock(manifest, unlock_at)
+            result = _commit(manifest, upload, repository, signer, store, notes)
+    if sealing is not None and result.created:
+        result = _keep_key(config, result, sealing.key)
     if register:
         _register(config, result, title or game_id, publisher or key_path.stem)
     return result
+
+
+@dataclass(frozen=True)
+class _ReleaseNotes:
+    critical: bool
+    changelog: str
+
+
+def _check_notes(game_id: str, notes: _ReleaseNotes) -> None:
+    """Refuse a changelog the signed pointer cannot hold before anything is read."""
+    try:
+        ReleasePointer(game_id, 1, "check", notes.critical, notes.changelog)
+    except TrustError as exc:
+        raise PublishError(f"the release cannot be published: {exc}") from None
 
 
 def _commit(
@@ -129,13 +169,40 @@ def _commit(
     repository: TrustRepository,
     signer: Signer,
     store: OriginStore,
+    notes: _ReleaseNotes,
 ) -> PublishResult:
     """Wait for the uploads, sign (the commit point), then let CDN nodes seed the release."""
     upload.finish()
-    target = _sign(repository, manifest, signer)
+    target = _sign(repository, manifest, signer, notes)
     store.put_torrent(manifest.game_id, manifest.release, manifest.torrent.data)
     log.info("release published", extra=fields(game_id=manifest.game_id, release=manifest.release))
     return PublishResult(manifest, target, created=True)
+
+
+def _public_chunks(trust_dir: Path, game_id: str, latest: int) -> set[str]:
+    """Chunks earlier releases of the game published in the clear (no need to seal them)."""
+    public: set[str] = set()
+    for release in range(1, latest + 1):
+        earlier = _read_manifest(trust_dir, game_id, release)
+        if earlier is None:
+            continue
+        for entry in earlier.files:
+            public.update(chunk.sha256 for chunk in entry.chunks if chunk.sealed is None)
+    return public
+
+
+def _keep_key(config: Config, result: PublishResult, key: bytes) -> PublishResult:
+    manifest = result.manifest
+    path = save_release_key(
+        config.data_dir / "release-keys", manifest.game_id, manifest.release, key
+    )
+    log.info(
+        "locked release key saved",
+        extra=fields(
+            game_id=manifest.game_id, release=manifest.release, unlock_at=manifest.unlock_at
+        ),
+    )
+    return replace(result, release_key=key, key_path=path)
 
 
 def _register(config: Config, result: PublishResult, title: str, publisher: str) -> None:
@@ -219,12 +286,17 @@ def _load_signer(key_path: Path, passphrase: bytes | None) -> Signer:
 
 
 def _chunk_all(
-    files: Sequence[BuildFile], report: _ThreadSafeProgress, upload: ReleaseUpload | None
+    files: Sequence[BuildFile],
+    report: _ThreadSafeProgress,
+    upload: ReleaseUpload | None,
+    known: KnownParts,
 ) -> tuple[ManifestFile, ...]:
     report.start("chunking", sum(entry.size for entry in files))
     described = []
     for entry in files:
-        digest = chunk_file(entry.source, on_chunk=upload.add_chunk if upload else None)
+        digest = chunk_file(
+            entry.source, on_chunk=upload.add_chunk if upload else None, known_parts=known
+        )
         if digest.size != entry.size:
             raise PublishError(f"{entry.path} changed size while it was being published")
         described.append(_manifest_file(entry, digest))
@@ -232,6 +304,13 @@ def _chunk_all(
             upload.add_file(entry, described[-1])
         report.advance("chunking", entry.size)
     return tuple(described)
+
+
+def _known_parts(previous: ReleaseManifest | None) -> KnownParts:
+    """The previous release's chunk parts: unchanged chunks need not be cut again."""
+    if previous is None:
+        return {}
+    return {c.sha256: c.parts for entry in previous.files for c in entry.chunks if c.parts}
 
 
 def _earlier_files(previous: ReleaseManifest | None) -> dict[str, FileCopy]:
@@ -289,7 +368,16 @@ def _same_listing(previous: ReleaseManifest, version: str, files: Sequence[Build
 
 
 def _same_build(previous: ReleaseManifest, version: str, files: tuple[ManifestFile, ...]) -> bool:
-    return previous.version == version and previous.files == files
+    # Parts are an index over the same bytes: a release published before parts existed is
+    # still the same build.
+    return previous.version == version and _without_parts(previous.files) == _without_parts(files)
+
+
+def _without_parts(files: tuple[ManifestFile, ...]) -> tuple[ManifestFile, ...]:
+    return tuple(
+        replace(file, chunks=tuple(replace(chunk, parts=()) for chunk in file.chunks))
+        for file in files
+    )
 
 
 def _build_manifest(
@@ -314,8 +402,12 @@ def _build_manifest(
         raise PublishError(f"the release manifest is invalid: {exc}") from None
 
 
-def _sign(repository: TrustRepository, manifest: ReleaseManifest, signer: Signer) -> str:
+def _sign(
+    repository: TrustRepository, manifest: ReleaseManifest, signer: Signer, notes: _ReleaseNotes
+) -> str:
     try:
-        return repository.publish_release(manifest, signer)
+        return repository.publish_release(
+            manifest, signer, critical=notes.critical, changelog=notes.changelog
+        )
     except TrustError as exc:
         raise PublishError(f"signing the release failed: {exc}") from None

@@ -67,6 +67,18 @@ class TrustClient:
 
     def fetch_release(self, game_id: str, release: int | None = None) -> ReleaseManifest:
         """The verified manifest of ``release`` of ``game_id`` (the latest when None)."""
+        return self._fetch(game_id, release)[0]
+
+    def fetch_latest(self, game_id: str) -> tuple[ReleaseManifest, ReleasePointer]:
+        """The verified latest manifest of ``game_id`` with its signed pointer (which says
+        whether the release is critical and holds its changelog)."""
+        manifest, pointer = self._fetch(game_id, None)
+        assert pointer is not None
+        return manifest, pointer
+
+    def _fetch(
+        self, game_id: str, release: int | None
+    ) -> tuple[ReleaseManifest, ReleasePointer | None]:
         with self._lock:
             fetcher = RecordingFetcher(socket_timeout=self._timeout)
             updater = self._updater(fetcher)
@@ -96,7 +108,7 @@ class TrustClient:
             "release manifest verified",
             extra=fields(game_id=game_id, release=release, version=manifest.version),
         )
-        return manifest
+        return manifest, pointer
 
     def _updater(self, fetcher: RecordingFetcher) -> Updater:
         # A fresh Updater per fetch: ngclient refreshes top-level metadata once per instance.

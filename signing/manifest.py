@@ -9,22 +9,30 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
-import stat
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from signing.errors import ManifestError
+from signing.manifest_checks import (
+    canonical_json,
+    check_created,
+    check_hex,
+    check_int,
+    check_keys,
+    check_list,
+    check_mode,
+    check_text,
+    load_json_object,
+)
 from signing.safe_paths import check_path_set, check_relative_path
+from signing.sealing import OVERHEAD as SEAL_OVERHEAD
 
 GAME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 HEX40 = re.compile(r"[0-9a-f]{40}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 MIN_PIECE_LENGTH = 16 * 1024  # BitTorrent v2 requires power-of-two pieces of at least 16 KiB
-MAX_VERSION_LENGTH = 128
 
 
 def check_game_id(game_id: object) -> str:
@@ -48,17 +56,63 @@ def latest_target_path(game_id: str) -> str:
 
 
 @dataclass(frozen=True)
+class PartRef:
+    """A smaller content-defined piece of a chunk; parts sit end to end from the chunk's
+    start, so an update can fetch only the parts it lacks as byte ranges of the chunk."""
+
+    sha256: str
+    size: int
+
+    def __post_init__(self) -> None:
+        check_hex(self.sha256, HEX64, "part sha256")
+        check_int(self.size, "part size", minimum=1)
+
+
+@dataclass(frozen=True)
+class SealedRef:
+    """The sealed (encrypted, see ``signing.sealing``) copy of a chunk of a preloaded release:
+    stored and served as ``/chunks/<sha256>`` like any chunk."""
+
+    sha256: str
+    size: int
+
+    def __post_init__(self) -> None:
+        check_hex(self.sha256, HEX64, "sealed sha256")
+        check_int(self.size, "sealed size", minimum=SEAL_OVERHEAD + 1)
+
+
+@dataclass(frozen=True)
 class ChunkRef:
-    """One content-defined chunk of a file: its SHA-256 id and where it sits in the file."""
+    """One content-defined chunk of a file: its SHA-256 id, where it sits in the file and,
+    optionally, its parts (empty: the chunk is only fetched whole)."""
 
     sha256: str
     offset: int
     size: int
+    parts: tuple[PartRef, ...] = ()
+    sealed: SealedRef | None = None  # set in a release published with an unlock time
 
     def __post_init__(self) -> None:
-        _check_hex(self.sha256, HEX64, "chunk sha256")
-        _check_int(self.offset, "chunk offset", minimum=0)
-        _check_int(self.size, "chunk size", minimum=1)
+        check_hex(self.sha256, HEX64, "chunk sha256")
+        check_int(self.offset, "chunk offset", minimum=0)
+        check_int(self.size, "chunk size", minimum=1)
+        object.__setattr__(self, "parts", tuple(self.parts))
+        _check_parts_cover_chunk(self)
+        if self.sealed is not None:
+            if not isinstance(self.sealed, SealedRef):
+                raise ManifestError(f"sealed copy of chunk {self.sha256} must be a SealedRef")
+            if self.sealed.size != self.size + SEAL_OVERHEAD:
+                raise ManifestError(
+                    f"sealed copy of chunk {self.sha256} must be {SEAL_OVERHEAD} bytes larger"
+                )
+
+    def part_offsets(self) -> tuple[int, ...]:
+        """Where each part starts inside the chunk."""
+        offsets, at = [], 0
+        for part in self.parts:
+            offsets.append(at)
+            at += part.size
+        return tuple(offsets)
 
 
 @dataclass(frozen=True)
@@ -73,9 +127,9 @@ class ManifestFile:
 
     def __post_init__(self) -> None:
         check_relative_path(self.path)
-        _check_int(self.size, f"size of {self.path!r}", minimum=0)
-        _check_mode(self.path, self.mode)
-        _check_hex(self.sha256, HEX64, f"sha256 of {self.path!r}")
+        check_int(self.size, f"size of {self.path!r}", minimum=0)
+        check_mode(self.path, self.mode)
+        check_hex(self.sha256, HEX64, f"sha256 of {self.path!r}")
         object.__setattr__(self, "chunks", tuple(self.chunks))
         _check_chunks_cover_file(self)
 
@@ -91,12 +145,12 @@ class TorrentRef:
     data: bytes
 
     def __post_init__(self) -> None:
-        _check_text(self.name, "torrent name")
-        _check_int(self.piece_length, "torrent piece_length", minimum=MIN_PIECE_LENGTH)
+        check_text(self.name, "torrent name")
+        check_int(self.piece_length, "torrent piece_length", minimum=MIN_PIECE_LENGTH)
         if self.piece_length & (self.piece_length - 1):
             raise ManifestError(f"torrent piece_length {self.piece_length} is not a power of two")
-        _check_hex(self.info_hash_v1, HEX40, "torrent info_hash_v1")
-        _check_hex(self.info_hash_v2, HEX64, "torrent info_hash_v2")
+        check_hex(self.info_hash_v1, HEX40, "torrent info_hash_v1")
+        check_hex(self.info_hash_v2, HEX64, "torrent info_hash_v2")
         if not isinstance(self.data, bytes) or not self.data.startswith(b"d"):
             raise ManifestError("torrent data must be the bytes of a bencoded .torrent file")
 
@@ -112,22 +166,30 @@ class ReleaseManifest:
     total_size: int
     files: tuple[ManifestFile, ...]
     torrent: TorrentRef
+    unlock_at: str | None = None  # a preload: new chunks are sealed until this time
+    key_check: str | None = None  # ``signing.sealing.key_check`` of the release key
 
     def __post_init__(self) -> None:
         check_game_id(self.game_id)
-        _check_text(self.version, "version")
-        _check_int(self.release, "release", minimum=1)
-        _check_created(self.created)
+        _check_lock(self)
+        check_text(self.version, "version")
+        check_int(self.release, "release", minimum=1)
+        check_created(self.created)
         object.__setattr__(self, "files", tuple(self.files))
         check_path_set(file.path for file in self.files)
         total = sum(file.size for file in self.files)
-        _check_int(self.total_size, "total_size", minimum=0)
+        check_int(self.total_size, "total_size", minimum=0)
         if self.total_size != total:
             raise ManifestError(f"total_size {self.total_size} != sum of file sizes {total}")
         if self.torrent.name != str(self.release):
             raise ManifestError(
                 f"torrent name {self.torrent.name!r} must be the release number {self.release}"
             )
+
+    @property
+    def locked(self) -> bool:
+        """Published with an unlock time: its new chunks are sealed."""
+        return self.unlock_at is not None
 
     @property
     def target_path(self) -> str:
@@ -144,50 +206,11 @@ class ReleaseManifest:
         return _manifest_from_dict(load_json_object(data, "release manifest"))
 
 
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, compact separators, raw UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
-def load_json_object(data: bytes, what: str) -> dict[str, Any]:
-    """Strictly decode a JSON object: UTF-8, no duplicate keys, no floats or NaN."""
-    if not isinstance(data, bytes | bytearray):
-        raise ManifestError(f"{what} must be bytes")
-    try:
-        text = bytes(data).decode("utf-8")
-        value = json.loads(
-            text,
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_float=Decimal,
-            parse_constant=_reject_constant,
-        )
-    except UnicodeDecodeError:
-        raise ManifestError(f"{what} is not UTF-8") from None
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise ManifestError(f"{what} is not valid JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise ManifestError(f"{what} must be a JSON object")
-    return value
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ManifestError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ManifestError(f"{name} is not allowed")
-
-
 def _manifest_to_dict(manifest: ReleaseManifest) -> dict[str, Any]:
     torrent = manifest.torrent
+    lock = {"unlock_at": manifest.unlock_at, "key_check": manifest.key_check}
     return {
+        **(lock if manifest.locked else {}),
         "game_id": manifest.game_id,
         "version": manifest.version,
         "release": manifest.release,
@@ -199,10 +222,7 @@ def _manifest_to_dict(manifest: ReleaseManifest) -> dict[str, Any]:
                 "size": file.size,
                 "mode": file.mode,
                 "sha256": file.sha256,
-                "chunks": [
-                    {"sha256": chunk.sha256, "offset": chunk.offset, "size": chunk.size}
-                    for chunk in file.chunks
-                ],
+                "chunks": [_chunk_to_dict(chunk) for chunk in file.chunks],
             }
             for file in manifest.files
         ],
@@ -216,15 +236,28 @@ def _manifest_to_dict(manifest: ReleaseManifest) -> dict[str, Any]:
     }
 
 
+def _chunk_to_dict(chunk: ChunkRef) -> dict[str, Any]:
+    value: dict[str, Any] = {"sha256": chunk.sha256, "offset": chunk.offset, "size": chunk.size}
+    # Only when present, so manifests without parts keep their exact bytes (and signatures).
+    if chunk.parts:
+        value["parts"] = [{"sha256": part.sha256, "size": part.size} for part in chunk.parts]
+    if chunk.sealed is not None:
+        value["sealed"] = {"sha256": chunk.sealed.sha256, "size": chunk.sealed.size}
+    return value
+
+
 _MANIFEST_KEYS = {"game_id", "version", "release", "created", "total_size", "files", "torrent"}
 _FILE_KEYS = {"path", "size", "mode", "sha256", "chunks"}
 _CHUNK_KEYS = {"sha256", "offset", "size"}
+_PART_KEYS = {"sha256", "size"}
+_SEALED_KEYS = {"sha256", "size"}
+_LOCK_KEYS = {"unlock_at", "key_check"}
 _TORRENT_KEYS = {"name", "piece_length", "info_hash_v1", "info_hash_v2", "data"}
 
 
 def _manifest_from_dict(value: dict[str, Any]) -> ReleaseManifest:
-    _check_keys(value, _MANIFEST_KEYS, "manifest")
-    files = _check_list(value["files"], "files")
+    check_keys(value, _MANIFEST_KEYS | (_LOCK_KEYS & value.keys()), "manifest")
+    files = check_list(value["files"], "files")
     return ReleaseManifest(
         game_id=value["game_id"],
         version=value["version"],
@@ -233,26 +266,48 @@ def _manifest_from_dict(value: dict[str, Any]) -> ReleaseManifest:
         total_size=value["total_size"],
         files=tuple(_file_from_dict(item, index) for index, item in enumerate(files)),
         torrent=_torrent_from_dict(value["torrent"]),
+        unlock_at=value.get("unlock_at"),
+        key_check=value.get("key_check"),
     )
 
 
 def _file_from_dict(value: Any, index: int) -> ManifestFile:
     where = f"files[{index}]"
-    _check_keys(value, _FILE_KEYS, where)
-    chunks = _check_list(value["chunks"], f"{where}.chunks")
-    for number, chunk in enumerate(chunks):
-        _check_keys(chunk, _CHUNK_KEYS, f"{where}.chunks[{number}]")
+    check_keys(value, _FILE_KEYS, where)
+    chunks = check_list(value["chunks"], f"{where}.chunks")
     return ManifestFile(
         path=value["path"],
         size=value["size"],
         mode=value["mode"],
         sha256=value["sha256"],
-        chunks=tuple(ChunkRef(c["sha256"], c["offset"], c["size"]) for c in chunks),
+        chunks=tuple(
+            _chunk_from_dict(chunk, f"{where}.chunks[{number}]")
+            for number, chunk in enumerate(chunks)
+        ),
     )
 
 
+def _chunk_from_dict(value: Any, where: str) -> ChunkRef:
+    optional = {"parts", "sealed"} & value.keys() if isinstance(value, dict) else set()
+    check_keys(value, _CHUNK_KEYS | optional, where)
+    sealed = None
+    if "sealed" in optional:
+        check_keys(value["sealed"], _SEALED_KEYS, f"{where}.sealed")
+        sealed = SealedRef(value["sealed"]["sha256"], value["sealed"]["size"])
+    parts: list[PartRef] = []
+    if "parts" in optional:
+        items = check_list(value["parts"], f"{where}.parts")
+        if not items:
+            # The canonical form omits an empty list; accepting one would give two encodings.
+            raise ManifestError(f"{where}.parts must not be empty (omit it instead)")
+        for number, item in enumerate(items):
+            check_keys(item, _PART_KEYS, f"{where}.parts[{number}]")
+            parts.append(PartRef(item["sha256"], item["size"]))
+    return ChunkRef(value["sha256"], value["offset"], value["size"], tuple(parts), sealed)
+
+
 def _torrent_from_dict(value: Any) -> TorrentRef:
-    _check_keys(value, _TORRENT_KEYS, "torrent")
+    check_keys(value, _TORRENT_KEYS, "torrent")
     encoded = value["data"]
     if not isinstance(encoded, str):
         raise ManifestError("torrent data must be a base64 string")
@@ -271,63 +326,30 @@ def _torrent_from_dict(value: Any) -> TorrentRef:
     )
 
 
-def _check_keys(value: Any, expected: set[str], where: str) -> None:
-    if not isinstance(value, dict):
-        raise ManifestError(f"{where} must be a JSON object")
-    missing = sorted(expected - value.keys())
-    if missing:
-        raise ManifestError(f"{where} is missing {', '.join(missing)}")
-    unknown = sorted(value.keys() - expected)
-    if unknown:
-        raise ManifestError(f"{where} has unknown field(s) {', '.join(unknown)}")
+def _check_lock(manifest: ReleaseManifest) -> None:
+    if (manifest.unlock_at is None) != (manifest.key_check is None):
+        raise ManifestError("unlock_at and key_check come together (a preload) or not at all")
+    if manifest.unlock_at is None:
+        if any(chunk.sealed for file in manifest.files for chunk in file.chunks):
+            raise ManifestError("sealed chunks need an unlock_at time")
+        return
+    check_created(manifest.unlock_at, "unlock_at")
+    if datetime.fromisoformat(manifest.unlock_at).tzinfo is None:
+        raise ManifestError(f"unlock_at {manifest.unlock_at!r} must include a UTC offset")
+    check_hex(manifest.key_check, HEX64, "key_check")
 
 
-def _check_list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ManifestError(f"{where} must be a JSON array")
-    return value
-
-
-def _check_int(value: object, what: str, minimum: int) -> None:
-    # bool is an int subclass; True must not pass as a size of 1.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ManifestError(f"{what} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise ManifestError(f"{what} must be at least {minimum}, got {value}")
-
-
-def _check_hex(value: object, pattern: re.Pattern[str], what: str) -> None:
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ManifestError(f"{what} must be lowercase hex, got {value!r}")
-
-
-def _check_text(value: object, what: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > MAX_VERSION_LENGTH:
-        raise ManifestError(f"{what} must be a string of 1-{MAX_VERSION_LENGTH} characters")
-    if not value.isprintable():
-        raise ManifestError(f"{what} {value!r} contains control characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ManifestError(f"{what} is not valid Unicode text") from None
-
-
-def _check_created(value: object) -> None:
-    if not isinstance(value, str):
-        raise ManifestError(f"created must be an ISO-8601 string, got {value!r}")
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        raise ManifestError(f"created {value!r} is not an ISO-8601 date and time") from None
-
-
-def _check_mode(path: str, mode: object) -> None:
-    _check_int(mode, f"mode of {path!r}", minimum=0)
-    assert isinstance(mode, int)
-    # Permission bits, optionally with the regular-file type bit; no setuid/setgid/sticky,
-    # no directories, links or devices.
-    if mode & ~0o777 not in (0, stat.S_IFREG):
-        raise ManifestError(f"mode {oct(mode)} of {path!r} is not a regular file's permissions")
+def _check_parts_cover_chunk(chunk: ChunkRef) -> None:
+    if not chunk.parts:
+        return
+    for part in chunk.parts:
+        if not isinstance(part, PartRef):
+            raise ManifestError(f"parts of chunk {chunk.sha256} must be PartRef values")
+    covered = sum(part.size for part in chunk.parts)
+    if covered != chunk.size:
+        raise ManifestError(
+            f"parts of chunk {chunk.sha256} cover {covered} bytes, the chunk has {chunk.size}"
+        )
 
 
 def _check_chunks_cover_file(file: ManifestFile) -> None:

@@ -157,9 +157,17 @@ class TrustRepository:
         """Replace the admin keys: the new root is signed by the old threshold and the new."""
         return key_management.rotate_root(self, old_signers, new_signers, threshold)
 
-    def publish_release(self, manifest: ReleaseManifest, publisher_signer: Signer) -> str:
-        """Sign ``manifest`` as its game's publisher, make it the latest release; return its
-        target path. Publishing the identical manifest again is a no-op (safe to retry)."""
+    def publish_release(
+        self,
+        manifest: ReleaseManifest,
+        publisher_signer: Signer,
+        *,
+        critical: bool = False,
+        changelog: str = "",
+    ) -> str:
+        """Sign ``manifest`` as its game's publisher, make it the latest release (marked
+        ``critical`` or not, with its ``changelog``); return its target path. Publishing the
+        identical manifest again is a no-op (safe to retry)."""
         manifest_bytes = manifest.to_canonical_json()
         target_path = manifest.target_path
         with self.store.locked():
@@ -174,7 +182,9 @@ class TrustRepository:
             if _already_published(publisher_md.signed, target_path, manifest_bytes):
                 return target_path
             _check_newer(self._latest(publisher_md.signed, manifest.game_id), manifest)
-            pointer = ReleasePointer(manifest.game_id, manifest.release, manifest.version)
+            pointer = ReleasePointer(
+                manifest.game_id, manifest.release, manifest.version, critical, changelog
+            )
             new_targets = {
                 target_path: manifest_bytes,
                 latest_target_path(manifest.game_id): pointer.to_canonical_json(),

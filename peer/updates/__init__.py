@@ -18,6 +18,7 @@ from .errors import (
     UpdateError,
     UpdateInProgress,
     UpdateVerificationFailed,
+    WrongReleaseKey,
 )
 from .games import (
     InstalledGame,
@@ -41,11 +42,13 @@ from .plan import (
     CopyLocal,
     CopyStaged,
     FetchChunk,
+    FetchRange,
     FilePlan,
     ModeChange,
     UpdatePlan,
     plan_update,
 )
+from .sealed import DirectoryChunkStore, SealedChunkSource, preload, sealed_requests
 from .staging import FileMismatch, verify_release
 from .switch import (
     Checkpoint,
@@ -67,7 +70,9 @@ __all__ = [
     "CopyStaged",
     "CorruptUpdateState",
     "CurrentRelease",
+    "DirectoryChunkStore",
     "FetchChunk",
+    "FetchRange",
     "FileMismatch",
     "FilePlan",
     "FirstAvailable",
@@ -81,6 +86,7 @@ __all__ = [
     "RecoveryAction",
     "ReleaseFileChunkSource",
     "RollbackUnavailable",
+    "SealedChunkSource",
     "UpdateApplier",
     "UpdateCheck",
     "UpdateError",
@@ -90,12 +96,14 @@ __all__ = [
     "UpdateProgress",
     "UpdateResult",
     "UpdateVerificationFailed",
+    "WrongReleaseKey",
     "check_update",
     "game_dirs",
     "game_lock",
     "installed_games",
     "installed_manifest",
     "plan_update",
+    "preload",
     "read_journal",
     "read_pointer",
     "record_install",
@@ -103,5 +111,6 @@ __all__ = [
     "recover_all",
     "release_dir",
     "rollback",
+    "sealed_requests",
     "verify_release",
 ]

@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from signing import PartRef
+
 from .chunk_source import ChunkRequest, ChunkSource
 from .errors import UpdateVerificationFailed
-from .plan import CopyLocal, CopyStaged, FetchChunk, FilePlan, UpdatePlan
+from .plan import CopyLocal, CopyStaged, FetchChunk, FetchRange, FilePlan, UpdatePlan
 from .staging import StagedFile, copy_chunks, file_mismatch, is_staged
 from .switch import Checkpoint
 
@@ -91,7 +93,7 @@ class StagingRun:
         try:
             batch: list[CopyLocal | CopyStaged] = []
             for op in file.ops:
-                if not isinstance(op, FetchChunk):
+                if isinstance(op, CopyLocal | CopyStaged):
                     batch.append(op)
                     if len(batch) >= _COPY_BATCH:
                         await self._copy(staged, batch, careful)
@@ -99,7 +101,7 @@ class StagingRun:
                     continue
                 await self._copy(staged, batch, careful)
                 batch = []
-                request = ChunkRequest(op.sha256, op.size, file.path, op.target_offset)
+                request = fetch_request(file.path, op)
                 data = await (prefetch.next() if prefetch else self._chunks.fetch(request))
                 await asyncio.to_thread(staged.write, op.target_offset, data)
                 self.fetched += op.size
@@ -118,8 +120,7 @@ class StagingRun:
             copy_chunks, staged, ops, self.installed, self.staging, careful=careful
         )
         for op in failed:
-            request = ChunkRequest(op.sha256, op.size, staged.plan.path, op.target_offset)
-            data = await self._chunks.fetch(request)
+            data = await self._chunks.fetch(refetch_request(staged.plan.path, op))
             await asyncio.to_thread(staged.write, op.target_offset, data)
             self.fetched += op.size
         for op in ops:
@@ -134,8 +135,22 @@ class StagingRun:
 def _fetch_requests(files: Iterable[FilePlan]) -> Iterator[ChunkRequest]:
     for file in files:
         for op in file.ops:
-            if isinstance(op, FetchChunk):
-                yield ChunkRequest(op.sha256, op.size, file.path, op.target_offset)
+            if isinstance(op, FetchChunk | FetchRange):
+                yield fetch_request(file.path, op)
+
+
+def fetch_request(path: str, op: FetchChunk | FetchRange) -> ChunkRequest:
+    if isinstance(op, FetchRange):
+        return ChunkRequest(op.sha256, op.size, path, op.target_offset, op.parts, op.chunk_offset)
+    return ChunkRequest(op.sha256, op.size, path, op.target_offset)
+
+
+def refetch_request(path: str, op: CopyLocal | CopyStaged) -> ChunkRequest:
+    """What to fetch instead of a copy whose source turned out damaged or missing."""
+    if op.chunk is None:
+        return ChunkRequest(op.sha256, op.size, path, op.target_offset)
+    part = PartRef(op.sha256, op.size)
+    return ChunkRequest(op.chunk, op.size, path, op.target_offset, (part,), op.chunk_offset)
 
 
 class _Prefetcher:

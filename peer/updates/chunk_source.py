@@ -1,7 +1,8 @@
-"""Where an update gets the chunks it does not have: ``GET <cdn>/chunks/<sha256>``.
+"""Where an update gets the chunks it does not have: ``GET <cdn>/chunks/<sha256>``, whole or
+as a byte range (``Range: bytes=a-b``) covering adjacent parts of the chunk.
 
-Every chunk is checked against its SHA-256 before anyone writes it, so a CDN node serving
-wrong bytes costs a retry on the next node, never a corrupt file.
+Every chunk (every part of a range) is checked against its SHA-256 before anyone writes it,
+so a CDN node serving wrong bytes costs a retry on the next node, never a corrupt file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import aiohttp
 
 from peerpipe.logs import fields
+from signing import PartRef
 
 from .errors import ChunkUnavailable
 
@@ -25,12 +27,26 @@ log = logging.getLogger("peerpipe.peer.updates.chunks")
 @dataclass(frozen=True)
 class ChunkRequest:
     """A chunk the update needs, and where it goes in the new release (a swarm source maps
-    that place to BitTorrent pieces; the CDN needs only the hash)."""
+    that place to BitTorrent pieces; the CDN needs only the hash).
+
+    With ``parts``, only bytes ``chunk_offset``..``chunk_offset + size`` of the chunk are
+    wanted: those parts, end to end, each verified by its own SHA-256."""
 
     sha256: str
     size: int
     path: str
     offset: int
+    parts: tuple[PartRef, ...] = ()
+    chunk_offset: int = 0
+
+    @property
+    def is_range(self) -> bool:
+        return bool(self.parts)
+
+    def range_header(self) -> dict[str, str]:
+        """The ``Range`` header asking ``/chunks/<sha256>`` for these bytes."""
+        last = self.chunk_offset + self.size - 1
+        return {"Range": f"bytes={self.chunk_offset}-{last}"}
 
 
 class ChunkSource(Protocol):
@@ -40,7 +56,17 @@ class ChunkSource(Protocol):
 
 
 def chunk_matches(data: bytes, request: ChunkRequest) -> bool:
-    return len(data) == request.size and hashlib.sha256(data).hexdigest() == request.sha256
+    """Whether ``data`` is exactly what ``request`` asked for: the chunk, or its parts."""
+    if len(data) != request.size:
+        return False
+    if not request.parts:
+        return hashlib.sha256(data).hexdigest() == request.sha256
+    view, at = memoryview(data), 0
+    for part in request.parts:
+        if hashlib.sha256(view[at : at + part.size]).hexdigest() != part.sha256:
+            return False
+        at += part.size
+    return at == len(data)
 
 
 class HttpChunkSource:
@@ -65,7 +91,12 @@ class HttpChunkSource:
         for attempt in range(count * self._rounds):
             index = (self._preferred + attempt) % count
             url = f"{self._urls[index]}/chunks/{request.sha256}"
-            data, problem = await _get_verified(self._session, url, request)
+            if request.is_range:
+                data, problem = await _get_verified(
+                    self._session, url, request, request.range_header(), 206
+                )
+            else:
+                data, problem = await _get_verified(self._session, url, request)
             if data is not None:
                 self._preferred = index
                 self.fetched_bytes += len(data)

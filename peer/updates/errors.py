@@ -31,3 +31,7 @@ class RollbackUnavailable(UpdateError):
 
 class CorruptUpdateState(UpdateError):
     """The pointer, journal or a stored manifest in a game directory cannot be read."""
+
+
+class WrongReleaseKey(UpdateError):
+    """The key handed over for a locked release does not match its manifest's key check."""

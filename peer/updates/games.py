@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from peerpipe.logs import fields
-from signing import ReleaseManifest
+from signing import ReleaseManifest, ReleasePointer
 from signing.manifest import GAME_ID
 
 from .errors import UpdateError
@@ -79,10 +79,17 @@ class UpdateCheck:
     installed_release: int | None
     latest_release: int
     plan: UpdatePlan | None  # None when the latest release is the installed one
+    critical: bool = False  # the latest release is critical (see ``must_update``)
+    changelog: str = ""  # the latest release's notes, as its publisher signed them
 
     @property
     def available(self) -> bool:
         return self.plan is not None
+
+    @property
+    def must_update(self) -> bool:
+        """A critical release is out and not installed: the game must not launch."""
+        return self.critical and self.available
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,13 +97,32 @@ class UpdateCheck:
             "installed_release": self.installed_release,
             "latest_release": self.latest_release,
             "update_available": self.available,
+            "critical": self.critical,
+            "must_update": self.must_update,
+            "changelog": self.changelog,
             "plan": self.plan.summary() if self.plan is not None else None,
         }
 
 
-def check_update(game_dir: Path, latest: ReleaseManifest) -> UpdateCheck:
-    """What updating ``game_dir`` to ``latest`` (a verified manifest) would transfer."""
+def check_update(
+    game_dir: Path, latest: ReleaseManifest, pointer: ReleasePointer | None = None
+) -> UpdateCheck:
+    """What updating ``game_dir`` to ``latest`` (a verified manifest) would transfer.
+
+    ``pointer`` is the signed ``latest.json`` that named ``latest`` (``TrustClient.
+    fetch_latest`` returns both); it says whether the release is critical and holds its
+    changelog."""
+    if pointer is not None and (pointer.game_id, pointer.release) != (
+        latest.game_id,
+        latest.release,
+    ):
+        raise ValueError(
+            f"latest.json names {pointer.game_id} release {pointer.release}, "
+            f"the manifest is {latest.game_id} release {latest.release}"
+        )
     installed = installed_manifest(game_dir)
     current = installed.release if installed is not None else None
     plan = None if current == latest.release else plan_update(installed, latest)
-    return UpdateCheck(latest.game_id, current, latest.release, plan)
+    critical = pointer.critical if pointer is not None else False
+    changelog = pointer.changelog if pointer is not None else ""
+    return UpdateCheck(latest.game_id, current, latest.release, plan, critical, changelog)

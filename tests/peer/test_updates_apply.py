@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 from updates_support import (
+    PARTED_CHUNKS,
+    SMALL_PARTS,
     Files,
     assert_release,
     chunk_bytes,
@@ -55,8 +58,11 @@ class Cdn:
         self.running = running
         self.origin = origin
 
-    def publish(self, files: Files, release: int) -> ReleaseManifest:
-        manifest = make_manifest(files, release)
+    def publish(self, files: Files, release: int, parts: bool = False) -> ReleaseManifest:
+        if parts:
+            manifest = make_manifest(files, release, PARTED_CHUNKS, part_params=SMALL_PARTS)
+        else:
+            manifest = make_manifest(files, release)
         publish_chunks(self.origin, files, manifest)
         return manifest
 
@@ -356,12 +362,17 @@ async def test_a_cancelled_update_leaves_the_old_release_and_resumes(
     assert_release(game_dir, new)
 
 
+@pytest.mark.parametrize("parts", [False, True])
 async def test_chunks_missing_from_the_chunk_store_come_as_ranges_of_release_files(
-    cdn: Cdn, http: aiohttp.ClientSession, tmp_path: Path
+    cdn: Cdn, http: aiohttp.ClientSession, tmp_path: Path, parts: bool
 ) -> None:
     old_files, new_files = patched_game(seed=100)
     new_files = dict(new_files, **{"data/with space.pak": (random_bytes(30_000, 101), 0o644)})
-    old, new = cdn.publish(old_files, 1), make_manifest(new_files, 2)
+    old = cdn.publish(old_files, 1, parts)
+    if parts:
+        new = make_manifest(new_files, 2, PARTED_CHUNKS, part_params=SMALL_PARTS)
+    else:
+        new = make_manifest(new_files, 2)
     write_tree(LocalOrigin(cdn.origin).release_dir(new.game_id, 2), new_files)
     game_dir = tmp_path / "game"
     await install(http, [cdn.running.url], game_dir, old)
@@ -373,3 +384,76 @@ async def test_chunks_missing_from_the_chunk_store_come_as_ranges_of_release_fil
     assert_release(game_dir, new)
     assert chunks.fetched_bytes == 0  # the chunk store never had release 2
     assert ranges.fetched_bytes == plan_update(old, new).fetched_bytes
+    assert plan_update(old, new).range_count > 0 or not parts
+
+
+async def test_an_edit_inside_a_chunk_fetches_only_its_missing_parts_as_ranges(
+    cdn: Cdn, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    old_files, new_files = patched_game(seed=70)
+    old, new = cdn.publish(old_files, 1, parts=True), cdn.publish(new_files, 2, parts=True)
+    game_dir = tmp_path / "game"
+    await install(http, [cdn.running.url], game_dir, old)
+
+    source = await install(http, [cdn.running.url], game_dir, new)
+
+    assert_release(game_dir, new)
+    plan = plan_update(old, new)
+    whole_chunks = plan_update(_without_parts(old), _without_parts(new))
+    assert plan.range_count >= 2
+    assert source.fetched_bytes == plan.fetched_bytes < whole_chunks.fetched_bytes // 2
+    changed = 3000 + 700 + 2000 + len(new_files["data/new-dlc.pak"][0])
+    assert changed <= plan.fetched_bytes <= changed + 8 * 16 * 1024
+
+
+async def test_a_damaged_installed_part_is_fetched_as_a_range(
+    cdn: Cdn, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    old_files, new_files = patched_game(seed=80)
+    old, new = cdn.publish(old_files, 1, parts=True), cdn.publish(new_files, 2, parts=True)
+    game_dir = tmp_path / "game"
+    await install(http, [cdn.running.url], game_dir, old)
+    pack = game_dir / "1" / "data" / "level1.pak"
+    damaged = bytearray(pack.read_bytes())
+    for at in range(0, len(damaged), 50_000):
+        damaged[at] ^= 0xFF
+    pack.write_bytes(bytes(damaged))
+
+    source = await install(http, [cdn.running.url], game_dir, new)
+
+    assert_release(game_dir, new)
+    assert source.fetched_bytes > plan_update(old, new).fetched_bytes
+
+
+async def test_a_node_answering_a_range_with_the_whole_chunk_is_skipped(
+    cdn: Cdn, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    files = {"a.pak": (random_bytes(300_000, 9), 0o644)}
+    manifest = cdn.publish(files, 1, parts=True)
+    chunk = next(c for c in manifest.files[0].chunks if len(c.parts) >= 3)
+    whole = files["a.pak"][0][chunk.offset : chunk.offset + chunk.size]
+
+    async def ignore_range(_: web.Request) -> web.Response:
+        return web.Response(body=whole)
+
+    stubborn = web.Application()
+    stubborn.router.add_get("/chunks/{sha256}", ignore_range)
+    running = await start_app(stubborn)
+    try:
+        source = HttpChunkSource(http, [running.url, cdn.running.url])
+        at = chunk.part_offsets()[1]
+        parts = chunk.parts[1:3]
+        size = sum(part.size for part in parts)
+        request = ChunkRequest(chunk.sha256, size, "a.pak", chunk.offset + at, parts, at)
+        assert await source.fetch(request) == whole[at : at + size]
+        assert source.failures == 1
+    finally:
+        await running.stop()
+
+
+def _without_parts(manifest: ReleaseManifest) -> ReleaseManifest:
+    files = tuple(
+        replace(file, chunks=tuple(replace(chunk, parts=()) for chunk in file.chunks))
+        for file in manifest.files
+    )
+    return replace(manifest, files=files)

@@ -45,6 +45,7 @@ KILLED = 137
 PARALLEL = 4
 # Bigger chunks than the other tests: every chunk is a checkpoint, and every checkpoint a run.
 CHUNKS = ChunkParams(avg_size=64 * 1024, min_size=16 * 1024, max_size=128 * 1024)
+PARTS = ChunkParams(avg_size=16 * 1024, min_size=4 * 1024, max_size=64 * 1024)
 SAVE = b"level 12, 9000 gold"
 SETTINGS = b"[video]\nfullscreen=1\n"
 MODS = b"enable=hd-textures"
@@ -103,7 +104,8 @@ class Scenario:
 
     @staticmethod
     def _publish(origin: Path, files: Files, release: int) -> ReleaseManifest:
-        manifest = make_manifest(files, release, CHUNKS)
+        # With parts: edited chunks are rebuilt from local parts and ranges of the chunk.
+        manifest = make_manifest(files, release, CHUNKS, part_params=PARTS)
         publish_chunks(origin, files, manifest)
         return manifest
 

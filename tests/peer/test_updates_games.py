@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from updates_support import make_manifest, patched_game, write_tree
 
 from peer.updates import (
@@ -18,6 +19,7 @@ from peer.updates import (
     recover_all,
 )
 from peer.updates.layout import write_journal
+from signing import ReleasePointer
 
 
 def test_installed_games_checks_and_recovery(tmp_path: Path) -> None:
@@ -52,3 +54,22 @@ def test_installed_games_checks_and_recovery(tmp_path: Path) -> None:
     recoveries = recover_all(tmp_path)
     assert recoveries["alpha"].action is RecoveryAction.NOTHING
     assert recoveries["beta"].action is RecoveryAction.PARTIAL_KEPT
+
+
+def test_a_critical_release_must_be_installed_and_carries_its_changelog(tmp_path: Path) -> None:
+    old_files, new_files = patched_game(seed=81)
+    old, new = make_manifest(old_files, 1), make_manifest(new_files, 2)
+    write_tree(tmp_path / "game" / "1", old_files)
+    record_install(tmp_path / "game", old)
+    pointer = ReleasePointer(new.game_id, 2, new.version, critical=True, changelog="Fixes\nall")
+
+    check = check_update(tmp_path / "game", new, pointer)
+
+    body = check.to_json()
+    assert (body["critical"], body["must_update"], body["changelog"]) == (True, True, "Fixes\nall")
+    installed = check_update(tmp_path / "game", old, ReleasePointer(old.game_id, 1, old.version))
+    assert not installed.must_update and installed.to_json()["changelog"] == ""
+    current = check_update(tmp_path / "game", old, replace(pointer, release=1, version=old.version))
+    assert current.critical and not current.must_update  # already on the critical release
+    with pytest.raises(ValueError, match=r"latest\.json names"):
+        check_update(tmp_path / "game", old, pointer)

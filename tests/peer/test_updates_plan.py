@@ -26,49 +26,60 @@ from updates_support import (
 from peer.updates import (
     CopyLocal,
     CopyStaged,
+    FetchRange,
     UpdateApplier,
     UpdatePlan,
     plan_update,
     read_pointer,
     record_install,
 )
-from signing import ManifestFile, ReleaseManifest
+from signing import ManifestFile, PartRef, ReleaseManifest
 
 BLOCKS = [random_bytes(size, seed) for seed, size in enumerate([1, 7, 64, 300, 1000, 2048, 5])]
 PATHS = ["a.pak", "b.bin", "d/c.dat", "d/e.dat", "empty"]
 MODES = [0o644, 0o755, 0o600, 0o100644]
 
-Release = dict[str, tuple[bytes, int, list[int]]]  # path -> (bytes, mode, chunk cut offsets)
+# path -> (bytes, mode, chunk cut offsets, part cut offsets)
+Release = dict[str, tuple[bytes, int, list[int], list[int]]]
 
 
 @st.composite
 def releases(draw: st.DrawFn) -> Release:
     paths = draw(st.lists(st.sampled_from(PATHS), unique=True, max_size=len(PATHS)))
     release: Release = {}
+    with_parts = draw(st.booleans())
     for path in paths:
         blocks = draw(st.lists(st.integers(0, len(BLOCKS) - 1), max_size=8))
-        data, cuts = b"", []
+        data, cuts, part_cuts = b"", [], []
         for index in blocks:
+            # A cut inside a block now and then: a part that is unlikely to recur.
+            if with_parts and len(BLOCKS[index]) > 1 and draw(st.integers(0, 4)) == 0:
+                part_cuts.append(len(data) + len(BLOCKS[index]) // 2)
             data += BLOCKS[index]
             # Cutting at most block boundaries makes chunks recur across files and versions.
             if draw(st.booleans()):
                 cuts.append(len(data))
-        release[path] = (data, draw(st.sampled_from(MODES)), cuts)
+            if with_parts:
+                part_cuts.append(len(data))
+        release[path] = (data, draw(st.sampled_from(MODES)), cuts, part_cuts)
     return release
 
 
 def manifest_for(release: Release, number: int) -> ReleaseManifest:
     entries = [
-        ManifestFile(path, len(data), mode, hashlib.sha256(data).hexdigest(), refs(data, cuts))
-        for path, (data, mode, cuts) in sorted(release.items())
+        ManifestFile(
+            path, len(data), mode, hashlib.sha256(data).hexdigest(), refs(data, cuts, part_cuts)
+        )
+        for path, (data, mode, cuts, part_cuts) in sorted(release.items())
     ]
     return manifest_of(entries, number)
 
 
 def materialize(
     plan: UpdatePlan, old: dict[str, bytes], store: dict[str, bytes]
-) -> tuple[dict[str, bytes], list[str]]:
-    """Run a plan over bytes in memory; returns the new files and the fetched chunk ids."""
+) -> tuple[dict[str, bytes], list[tuple[str, int]]]:
+    """Run a plan over bytes in memory; returns the new files and the fetched chunk and part
+    ids."""
     built: dict[str, bytes] = {}
     fetched = []
     for file in plan.files:
@@ -79,13 +90,27 @@ def materialize(
             elif isinstance(op, CopyStaged):
                 source = buffer if op.source == file.path else built[op.source]
                 data = bytes(source[op.source_offset : op.source_offset + op.size])
+            elif isinstance(op, FetchRange):
+                data = store[op.sha256][op.chunk_offset : op.chunk_offset + op.size]
+                assert [p.sha256 for p in op.parts] == _part_hashes(data, op.parts)
+                fetched.extend((part.sha256, part.size) for part in op.parts)
+                buffer[op.target_offset : op.target_offset + op.size] = data
+                continue
             else:
                 data = store[op.sha256]
-                fetched.append(op.sha256)
+                fetched.append((op.sha256, op.size))
             assert hashlib.sha256(data).hexdigest() == op.sha256
             buffer[op.target_offset : op.target_offset + op.size] = data
         built[file.path] = bytes(buffer)
     return built, fetched
+
+
+def _part_hashes(data: bytes, parts: tuple[PartRef, ...]) -> list[str]:
+    hashes, at = [], 0
+    for part in parts:
+        hashes.append(hashlib.sha256(data[at : at + part.size]).hexdigest())
+        at += part.size
+    return hashes
 
 
 @given(old=releases(), new=releases())
@@ -93,26 +118,29 @@ def materialize(
 def test_plans_rebuild_the_new_release_exactly(old: Release, new: Release) -> None:
     old_manifest, new_manifest = manifest_for(old, 1), manifest_for(new, 2)
     plan = plan_update(old_manifest, new_manifest)
-    old_bytes = {path: data for path, (data, _, _) in old.items()}
+    old_bytes = {path: data for path, (data, *_) in old.items()}
     store = {
         chunk.sha256: new[entry.path][0][chunk.offset : chunk.offset + chunk.size]
         for entry in new_manifest.files
         for chunk in entry.chunks
     }
-    built, fetched = materialize(plan, old_bytes, store)
+    built, fetched_sizes = materialize(plan, old_bytes, store)
+    fetched = [sha for sha, _ in fetched_sizes]
 
-    assert built == {path: data for path, (data, _, _) in new.items()}
+    assert built == {path: data for path, (data, *_) in new.items()}
     local = {chunk.sha256 for entry in old_manifest.files for chunk in entry.chunks}
+    local_parts = {p.sha256 for e in old_manifest.files for c in e.chunks for p in c.parts}
     assert not set(fetched) & local, "a chunk on disk was fetched"
-    assert len(fetched) == len(set(fetched)), "a chunk was fetched twice"
-    assert plan.fetched_bytes == sum(len(store[sha]) for sha in fetched)
+    assert not set(fetched) & local_parts, "a part on disk was fetched"
+    assert len(fetched) == len(set(fetched)), "a chunk or part was fetched twice"
+    assert plan.fetched_bytes == sum(size for _, size in fetched_sizes)
     assert plan.reused_bytes + plan.fetched_bytes == new_manifest.total_size
     assert set(plan.removed) == set(old) - set(new)
     assert set(plan.added) == set(new) - set(old)
     assert {c.path for c in plan.mode_changes} == {
         path for path in set(old) & set(new) if old[path][1] & 0o777 != new[path][1] & 0o777
     }
-    assert {file.path: file.mode for file in plan.files} == {p: m for p, (_, m, _) in new.items()}
+    assert {file.path: file.mode for file in plan.files} == {p: m for p, (_, m, *_) in new.items()}
 
 
 def test_a_fresh_install_fetches_every_distinct_chunk_once() -> None:
@@ -161,11 +189,11 @@ def test_a_manifest_of_another_game_is_refused() -> None:
 def test_the_applier_turns_any_release_into_any_other(old: Release, new: Release) -> None:
     old_manifest, new_manifest = manifest_for(old, 1), manifest_for(new, 2)
     store = MemoryChunkSource(
-        chunk_bytes({p: (d, m) for p, (d, m, _) in new.items()}, new_manifest)
+        chunk_bytes({p: (d, m) for p, (d, m, *_) in new.items()}, new_manifest)
     )
     with tempfile.TemporaryDirectory() as temp:
         game_dir = Path(temp) / "game"
-        write_tree(game_dir / "1", {p: (d, m) for p, (d, m, _) in old.items()})
+        write_tree(game_dir / "1", {p: (d, m) for p, (d, m, *_) in old.items()})
         (game_dir / "1" / "saves").mkdir(parents=True)
         (game_dir / "1" / "saves" / "slot1.sav").write_bytes(b"level 9")
         record_install(game_dir, old_manifest)

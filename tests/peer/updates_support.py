@@ -13,15 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peer.updates import ChunkRequest, ChunkUnavailable, verify_release
+from peer.updates.chunk_source import chunk_matches
 from peerpipe.config import Config
 from peerpipe.service import RunningApp, start_app
 from seeder import create_app as create_cdn_app
 from seeder.chunking import ChunkParams, chunk_stream
 from seeder.origin import LocalOrigin
-from signing import ChunkRef, ManifestFile, ReleaseManifest, TorrentRef
+from signing import ChunkRef, ManifestFile, PartRef, ReleaseManifest, TorrentRef
 
 GAME = "space-miner"
 SMALL_CHUNKS = ChunkParams(avg_size=16 * 1024, min_size=4 * 1024, max_size=64 * 1024)
+# The platform's two levels scaled down 16 times: 64 KiB chunks of 4 KiB parts.
+PARTED_CHUNKS = ChunkParams(avg_size=64 * 1024, min_size=16 * 1024, max_size=256 * 1024)
+SMALL_PARTS = ChunkParams(avg_size=4 * 1024, min_size=1024, max_size=16 * 1024)
 
 Files = Mapping[str, tuple[bytes, int]]
 """A release as path -> (bytes, permission mode)."""
@@ -37,11 +41,15 @@ def fake_torrent(release: int) -> TorrentRef:
 
 
 def make_manifest(
-    files: Files, release: int, params: ChunkParams = SMALL_CHUNKS, game_id: str = GAME
+    files: Files,
+    release: int,
+    params: ChunkParams = SMALL_CHUNKS,
+    game_id: str = GAME,
+    part_params: ChunkParams | None = None,
 ) -> ReleaseManifest:
     entries = []
     for path, (data, mode) in sorted(files.items()):
-        digest = chunk_stream(io.BytesIO(data), params)
+        digest = chunk_stream(io.BytesIO(data), params, part_params)
         entries.append(ManifestFile(path, len(data), mode, digest.sha256, digest.chunks))
     return manifest_of(entries, release, game_id)
 
@@ -100,16 +108,31 @@ class MemoryChunkSource:
         data = self.chunks.get(request.sha256)
         if data is None or hashlib.sha256(data).hexdigest() != request.sha256:
             raise ChunkUnavailable(f"no chunk {request.sha256}")
+        if request.is_range:
+            data = data[request.chunk_offset : request.chunk_offset + request.size]
+        if not chunk_matches(data, request):
+            raise ChunkUnavailable(f"chunk {request.sha256} does not match the request")
         return data
 
 
-def refs(data: bytes, cuts: list[int]) -> tuple[ChunkRef, ...]:
-    """Chunk refs for ``data`` cut at the given offsets."""
+def refs(data: bytes, cuts: list[int], part_cuts: list[int] | None = None) -> tuple[ChunkRef, ...]:
+    """Chunk refs for ``data`` cut at the given offsets; with ``part_cuts`` (file offsets),
+    chunks holding a part cut list their parts."""
     bounds = [0, *sorted({c for c in cuts if 0 < c < len(data)}), len(data)]
     return tuple(
-        ChunkRef(hashlib.sha256(data[a:b]).hexdigest(), a, b - a)
+        ChunkRef(hashlib.sha256(data[a:b]).hexdigest(), a, b - a, part_refs(data, a, b, part_cuts))
         for a, b in itertools.pairwise(bounds)
         if b > a
+    )
+
+
+def part_refs(data: bytes, start: int, end: int, cuts: list[int] | None) -> tuple[PartRef, ...]:
+    inner = sorted({c for c in cuts or () if start < c < end})
+    if not inner:
+        return ()
+    bounds = [start, *inner, end]
+    return tuple(
+        PartRef(hashlib.sha256(data[a:b]).hexdigest(), b - a) for a, b in itertools.pairwise(bounds)
     )
 
 

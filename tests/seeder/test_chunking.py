@@ -84,3 +84,33 @@ def test_an_early_insertion_changes_only_nearby_chunks(
     assert all(sha in before for sha in late)
     changed = [sha for sha in (s for s, _, _ in after) if sha not in before]
     assert len(changed) <= 6
+
+
+def test_chunks_list_parts_that_cover_them_and_hash_their_bytes(tmp_path: Path) -> None:
+    data = random_bytes(5 * MIB + 77, seed=3)
+    path = tmp_path / "big.pak"
+    path.write_bytes(data)
+    digest = chunk_file(path)
+    assert digest == chunk_stream(io.BytesIO(data))  # file and stream agree, parts included
+    for chunk in digest.chunks:
+        assert chunk.parts, "a chunk of about 1 MiB has several 64 KiB parts"
+        for part, at in zip(chunk.parts, chunk.part_offsets(), strict=True):
+            start = chunk.offset + at
+            assert part.sha256 == hashlib.sha256(data[start : start + part.size]).hexdigest()
+            assert part.size <= 256 * 1024
+        assert all(part.size >= 16 * 1024 for part in chunk.parts[:-1])
+
+
+def test_an_edit_inside_a_chunk_changes_only_a_few_of_its_parts() -> None:
+    original = random_bytes(3 * MIB, seed=4)
+    edited = original[: MIB + 5000] + b"patched!" + original[MIB + 5008 :]
+    before = {p.sha256 for c in chunk_stream(io.BytesIO(original)).chunks for p in c.parts}
+    after = [p for c in chunk_stream(io.BytesIO(edited)).chunks for p in c.parts]
+    new = [p for p in after if p.sha256 not in before]
+    assert 1 <= len(new) <= 2
+    assert sum(p.size for p in new) <= 512 * 1024
+
+
+def test_without_part_params_chunks_have_no_parts() -> None:
+    digest = chunk_stream(io.BytesIO(random_bytes(2 * MIB, seed=5)), part_params=None)
+    assert all(not chunk.parts for chunk in digest.chunks)

@@ -17,7 +17,7 @@ from peerpipe.config import Config
 from peerpipe.service import free_port, start_app
 from peerpipe.tokens import Role, TokenVerifier
 from seeder import PublishError, RegistrationError, publish_release
-from signing import ReleaseManifest, TrustRepository
+from signing import ReleaseManifest, ReleasePointer, TrustRepository
 
 FILES = {
     "bin/game": random_bytes(700_000, 1),
@@ -200,3 +200,25 @@ def test_an_interrupted_publish_stops_its_workers_and_publishes_nothing(
     for path in stored:
         assert not path.name.startswith(".tmp-")
         assert path.read_bytes() == (build / path.relative_to(release_dir)).read_bytes()
+
+
+def test_a_critical_release_and_its_changelog_are_signed_into_latest_json(
+    make_build: BuildMaker, publisher_key: Path, config: Config
+) -> None:
+    publish(make_build(FILES), publisher_key, config)
+    patched = dict(FILES, **{"readme.txt": b"hello, fixed"})
+    notes = "Security fix.\nPlease update."
+    publish(make_build(patched), publisher_key, config, "1.0.1", critical=True, changelog=notes)
+    folder = config.trust_dir / "targets" / "games" / GAME
+    pointers = [ReleasePointer.from_json(p.read_bytes()) for p in folder.glob("*latest.json")]
+    latest = max(pointers, key=lambda pointer: pointer.release)
+    assert (latest.release, latest.critical, latest.changelog) == (2, True, notes)
+    assert not min(pointers, key=lambda pointer: pointer.release).critical
+
+
+def test_a_changelog_the_pointer_cannot_hold_is_refused_before_anything_is_written(
+    make_build: BuildMaker, publisher_key: Path, config: Config
+) -> None:
+    with pytest.raises(PublishError, match="control characters"):
+        publish(make_build(FILES), publisher_key, config, changelog="bell\x07")
+    assert not (config.seeder.origin_dir / "files").exists()

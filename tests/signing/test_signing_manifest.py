@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+from dataclasses import replace
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -15,11 +18,14 @@ from signing import (
     ChunkRef,
     ManifestError,
     ManifestFile,
+    PartRef,
     ReleaseManifest,
+    SealedRef,
     TorrentRef,
     UnsafePath,
     manifest_target_path,
 )
+from signing.sealing import OVERHEAD as SEAL_OVERHEAD
 
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
 segment = st.text(
@@ -32,15 +38,30 @@ game_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
 
 
 @st.composite
+def chunk_parts(draw: st.DrawFn, size: int) -> tuple[PartRef, ...]:
+    """No parts, or parts that sit end to end over the whole chunk."""
+    if draw(st.booleans()):
+        return ()
+    cuts = sorted(set(draw(st.lists(st.integers(1, size - 1), max_size=4)))) if size > 1 else []
+    bounds = [0, *cuts, size]
+    return tuple(PartRef(draw(hex64), b - a) for a, b in itertools.pairwise(bounds))
+
+
+@st.composite
 def manifest_files(draw: st.DrawFn) -> ManifestFile:
     sizes = draw(st.lists(st.integers(1, 1 << 40), max_size=4))
     offset, chunks = 0, []
     for size in sizes:
-        chunks.append(ChunkRef(draw(hex64), offset, size))
+        sealed = SealedRef(draw(hex64), size + SEAL_OVERHEAD) if draw(st.booleans()) else None
+        chunks.append(ChunkRef(draw(hex64), offset, size, draw(chunk_parts(size)), sealed))
         offset += size
     path = "/".join(draw(st.lists(segment, min_size=1, max_size=3)))
     mode = draw(st.integers(0, 0o777)) | draw(st.sampled_from([0, 0o100000]))
     return ManifestFile(path, offset, mode, draw(hex64), tuple(chunks))
+
+
+def _unsealed(file: ManifestFile) -> ManifestFile:
+    return replace(file, chunks=tuple(replace(chunk, sealed=None) for chunk in file.chunks))
 
 
 def _distinct_paths(files: list[ManifestFile]) -> list[ManifestFile]:
@@ -55,6 +76,12 @@ def _distinct_paths(files: list[ManifestFile]) -> list[ManifestFile]:
 def manifests(draw: st.DrawFn) -> ReleaseManifest:
     release = draw(st.integers(1, 1 << 31))
     files = _distinct_paths(draw(st.lists(manifest_files(), max_size=5)))
+    unlock_at, check = None, None
+    if draw(st.booleans()):
+        unlock_at = draw(st.datetimes(timezones=st.just(UTC))).isoformat()
+        check = draw(hex64)
+    else:
+        files = [_unsealed(file) for file in files]
     try:
         return ReleaseManifest(
             game_id=draw(game_ids),
@@ -70,6 +97,8 @@ def manifests(draw: st.DrawFn) -> ReleaseManifest:
                 info_hash_v2=draw(hex64),
                 data=b"d" + draw(st.binary(max_size=64)),
             ),
+            unlock_at=unlock_at,
+            key_check=check,
         )
     except UnsafePath:  # NFC-equal names the simple casefold filter above missed
         reject()
@@ -104,6 +133,11 @@ def test_arbitrary_json_raises_only_manifest_errors(value: Any) -> None:
         ReleaseManifest.from_json(json.dumps(value).encode())
 
 
+def _seal_first_chunk(document: dict[str, Any]) -> None:
+    chunk = document["files"][0]["chunks"][0]
+    chunk["sealed"] = {"sha256": "a" * 64, "size": chunk["size"] + SEAL_OVERHEAD}
+
+
 def _document() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(make_manifest().to_canonical_json())
     return document
@@ -131,6 +165,34 @@ def _mutated(change: Any) -> bytes:
         (lambda d: d["files"][0].update(mode=0o40755), "not a regular file"),
         (lambda d: d["files"][0]["chunks"][0].update(offset=1), "contiguous"),
         (lambda d: d["files"][0]["chunks"][0].update(size=7), "cover 7 bytes"),
+        (lambda d: d["files"][0]["chunks"][0].update(parts=[]), "must not be empty"),
+        (
+            _seal_first_chunk,
+            "sealed chunks need an unlock_at",
+        ),
+        (lambda d: d.update(unlock_at="2030-01-01T00:00:00+00:00"), "come together"),
+        (
+            lambda d: d.update(unlock_at="2030-01-01T00:00:00", key_check="a" * 64),
+            "must include a UTC offset",
+        ),
+        (lambda d: d.update(unlock_at="soon", key_check="a" * 64), "not an ISO-8601"),
+        (
+            lambda d: d.update(unlock_at="2030-01-01T00:00:00+00:00", key_check="A"),
+            "key_check must be lowercase hex",
+        ),
+        (lambda d: d["files"][0]["chunks"][0].update(parts={}), "must be a JSON array"),
+        (
+            lambda d: d["files"][0]["chunks"][0].update(parts=[{"sha256": "a" * 64, "size": 1}]),
+            "cover 1 bytes",
+        ),
+        (
+            lambda d: d["files"][0]["chunks"][0].update(parts=[{"sha256": "a" * 64, "size": 0}]),
+            "part size must be at least 1",
+        ),
+        (
+            lambda d: d["files"][0]["chunks"][0].update(parts=[{"sha256": "a" * 64}]),
+            "missing size",
+        ),
         (lambda d: d["torrent"].update(name="2"), "must be the release number"),
         (lambda d: d["torrent"].update(piece_length=20000), "power of two"),
         (lambda d: d["torrent"].update(data="not base64!"), "not valid base64"),
@@ -204,3 +266,23 @@ def test_any_json_spelling_of_a_manifest_has_one_canonical_form(
     parsed = ReleaseManifest.from_json(spelled)
     assert parsed == manifest
     assert parsed.to_canonical_json() == manifest.to_canonical_json()
+
+
+@given(manifests())
+def test_parts_appear_in_json_only_when_a_chunk_has_them(manifest: ReleaseManifest) -> None:
+    # Manifests published before parts existed must keep their exact signed bytes.
+    document = json.loads(manifest.to_canonical_json())
+    for file, described in zip(document["files"], manifest.files, strict=True):
+        for chunk, ref in zip(file["chunks"], described.chunks, strict=True):
+            assert ("parts" in chunk) == bool(ref.parts)
+            offsets = ref.part_offsets()
+            assert list(offsets) == sorted(offsets)
+            assert not ref.parts or offsets[-1] + ref.parts[-1].size == ref.size
+
+
+def test_a_manifest_without_parts_keeps_its_bytes() -> None:
+    manifest = make_manifest()
+    assert b'"parts"' not in manifest.to_canonical_json()
+    assert ReleaseManifest.from_json(manifest.to_canonical_json()).to_canonical_json() == (
+        manifest.to_canonical_json()
+    )
