@@ -1,4 +1,4 @@
-"""The agent's local API on 127.0.0.1: downloads, health and metrics, behind a bearer token."""
+"""The agent's local API on 127.0.0.1 behind a bearer token: the app factory, health, metrics."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Gauge
 
 from peerpipe.config import Config
-from peerpipe.problems import Handler, Problem, json_body, problem_middleware
+from peerpipe.problems import Handler, Problem, problem_middleware
 from peerpipe.service import metrics_handler
 
+from . import routes_agent
 from .engine import Engine
 from .model import DownloadState
 from .release import ReleaseSource
+from .routes import ENGINE, add_routes, agent_errors
 
-ENGINE = web.AppKey("engine", Engine)
 API_TOKEN_FILE = "api.token"
 _OPEN_PATHS = frozenset({"/health", "/metrics"})
 
@@ -45,6 +46,9 @@ def _auth_middleware(token: str) -> Middleware:
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in _OPEN_PATHS:
             given = request.headers.get("Authorization", "").encode()
+            if not given and request.path == "/api/v1/events":
+                # browsers cannot set headers on a WebSocket: the token may come as a query
+                given = f"Bearer {request.query.get('token', '')}".encode()
             if not hmac.compare_digest(given, expected):
                 raise Problem(
                     401,
@@ -55,33 +59,6 @@ def _auth_middleware(token: str) -> Middleware:
         return await handler(request)
 
     return require_token
-
-
-async def create_download(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    game_id = body.get("game_id")
-    release = body.get("release")
-    if not isinstance(game_id, str) or not game_id:
-        raise Problem(422, "Unprocessable Content", "game_id must be a non-empty string")
-    if release is not None and (
-        not isinstance(release, int) or isinstance(release, bool) or release < 1
-    ):
-        raise Problem(422, "Unprocessable Content", "release must be null or an integer >= 1")
-    download = await request.app[ENGINE].install(game_id, release)
-    return web.json_response(download.to_json(), status=202)
-
-
-async def list_downloads(request: web.Request) -> web.Response:
-    items = await request.app[ENGINE].downloads()
-    return web.json_response({"items": [item.to_json() for item in items]})
-
-
-async def get_download(request: web.Request) -> web.Response:
-    download_id = request.match_info["download_id"]
-    download = await request.app[ENGINE].get(download_id)
-    if download is None:
-        raise Problem(404, "Not Found", f"no download {download_id}", code="DOWNLOAD_NOT_FOUND")
-    return web.json_response(download.to_json())
 
 
 async def health(request: web.Request) -> web.Response:
@@ -112,7 +89,7 @@ def _count_in(engine: Engine, state: DownloadState) -> Callable[[], float]:
 def create_app(config: Config, *, release_source: ReleaseSource | None = None) -> web.Application:
     """The agent: its local API plus the install engine running in the background."""
     token = load_or_create_api_token(config.agent.data_dir)
-    app = web.Application(middlewares=[problem_middleware, _auth_middleware(token)])
+    app = web.Application(middlewares=[problem_middleware, _auth_middleware(token), agent_errors])
     engine = Engine(config, release_source=release_source)
     app[ENGINE] = engine
     registry = CollectorRegistry()
@@ -126,9 +103,8 @@ def create_app(config: Config, *, release_source: ReleaseSource | None = None) -
 
     app.on_startup.append(start_engine)
     app.on_cleanup.append(stop_engine)
-    app.router.add_post("/api/v1/downloads", create_download)
-    app.router.add_get("/api/v1/downloads", list_downloads)
-    app.router.add_get("/api/v1/downloads/{download_id}", get_download)
+    add_routes(app)
+    routes_agent.add_routes(app)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_handler(registry))
     return app

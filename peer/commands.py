@@ -1,27 +1,26 @@
-"""``peerpipe agent serve`` and ``peerpipe install GAME``."""
+"""``peerpipe agent serve`` and the player's commands over the agent API: ``install``,
+``downloads``, ``pause|resume|cancel``, ``verify``, ``repair``, ``settings show|set``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import Any
 
-import aiohttp
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TransferSpeedColumn,
-)
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
 
 from peerpipe.config import Config
 from peerpipe.service import serve_forever
 
-from .app import API_TOKEN_FILE, create_app
+from .app import create_app
+from .client import AgentClient, run_command
 
 _POLL_SECONDS = 0.5
+_FINISHED = ("installed", "failed", "refused", "cancelled")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,12 +29,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = agent_commands.add_parser("serve", help="run the agent and its local API")
     serve.set_defaults(handler=serve_agent)
 
-    install = subparsers.add_parser("install", help="install a game through the running agent")
+    install = _client_parser(subparsers, "install", "install a game through the running agent")
     install.add_argument("game", help="game id")
     install.add_argument("--release", type=int, default=None, help="release number (latest)")
-    install.add_argument("--agent-url", default=None, help="agent API (from the config)")
     install.add_argument("--no-wait", action="store_true", help="queue it and return")
     install.set_defaults(handler=install_game)
+
+    listing = _client_parser(subparsers, "downloads", "list downloads and their progress")
+    listing.set_defaults(handler=list_downloads)
+    for action in ("pause", "resume", "cancel"):
+        change = _client_parser(subparsers, action, f"{action} a download")
+        change.add_argument("download_id", help="download id (from `peerpipe downloads`)")
+        change.set_defaults(handler=change_download, action=action)
+    for action in ("verify", "repair"):
+        check = _client_parser(subparsers, action, f"{action} an installed game")
+        check.add_argument("game", help="game id")
+        check.set_defaults(handler=verify_game if action == "verify" else repair_game)
+
+    settings = _client_parser(subparsers, "settings", "show or change the agent's settings")
+    settings_commands = settings.add_subparsers(dest="settings_command", required=True)
+    show = settings_commands.add_parser("show", help="print the settings")
+    show.set_defaults(handler=show_settings)
+    change = settings_commands.add_parser("set", help="change settings: NAME=VALUE ...")
+    change.add_argument("assignments", nargs="+", metavar="NAME=VALUE")
+    change.set_defaults(handler=set_settings)
+
+
+def _client_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=text)
+    parser.add_argument("--agent-url", default=None, help="agent API (from the config)")
+    return parser
 
 
 def serve_agent(args: argparse.Namespace, config: Config) -> int:
@@ -45,87 +70,132 @@ def serve_agent(args: argparse.Namespace, config: Config) -> int:
 
 
 def install_game(args: argparse.Namespace, config: Config) -> int:
-    agent = config.agent
-    url = (args.agent_url or f"http://{agent.host}:{agent.port}").rstrip("/")
-    token_file = agent.data_dir / API_TOKEN_FILE
-    try:
-        token = token_file.read_text().strip()
-    except OSError:
-        print(f"error: no agent API token at {token_file}; is the agent running?", file=sys.stderr)
-        return 2
-    try:
-        return asyncio.run(_install(url, token, args.game, args.release, not args.no_wait))
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        print(f"error: agent at {url} unreachable: {exc}", file=sys.stderr)
-        return 2
-
-
-class _AgentClient:
-    def __init__(self, http: aiohttp.ClientSession, url: str, token: str) -> None:
-        self._http = http
-        self._url = url
-        self._headers = {"Authorization": f"Bearer {token}"}
-
-    async def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        async with self._http.request(
-            method, self._url + path, json=body, headers=self._headers
-        ) as response:
-            data = await response.json(content_type=None)
-            if response.status >= 400:
-                detail = data.get("detail") or data.get("title") if isinstance(data, dict) else ""
-                raise _AgentRefused(f"agent answered {response.status}: {detail}")
-            if not isinstance(data, dict):
-                raise _AgentRefused("agent answered with something other than a JSON object")
-            return data
-
-
-class _AgentRefused(Exception):
-    pass
-
-
-async def _install(url: str, token: str, game: str, release: int | None, wait: bool) -> int:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        client = _AgentClient(http, url, token)
-        try:
-            download = await client.call(
-                "POST", "/api/v1/downloads", {"game_id": game, "release": release}
+    async def command(client: AgentClient) -> int:
+        body = {"game_id": args.game, "release": args.release}
+        download = await client.call("POST", "/downloads", body)
+        if args.no_wait:
+            print(download["id"])
+            return 0
+        download = await _follow(client, download)
+        if download["state"] == "installed" and download["verified"]:
+            print(
+                f"installed {args.game} release {download['release']} "
+                f"({download['total_bytes']} bytes: {download['peer_bytes']} from peers, "
+                f"{download['cdn_bytes']} from the CDN)"
             )
-            if not wait:
-                print(download["id"])
-                return 0
-            download = await _follow(client, download)
-        except _AgentRefused as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    if download["state"] == "installed" and download["verified"]:
-        print(
-            f"installed {game} release {download['release']} ({download['total_bytes']} bytes: "
-            f"{download['peer_bytes']} from peers, {download['cdn_bytes']} from the CDN)"
-        )
-        return 0
-    print(f"error: {download['state']}: {download['error']}", file=sys.stderr)
-    return 1
+            return 0
+        print(f"error: {download['state']}: {download['error']}", file=sys.stderr)
+        return 1
+
+    return run_command(config, args.agent_url, command)
 
 
-async def _follow(client: _AgentClient, download: dict[str, Any]) -> dict[str, Any]:
+async def _follow(client: AgentClient, download: dict[str, Any]) -> dict[str, Any]:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        TextColumn("peers {task.fields[peer]} B · CDN {task.fields[cdn]} B · {task.fields[state]}"),
+        TextColumn("peers {task.fields[peer]} · CDN {task.fields[cdn]} · {task.fields[state]}"),
     )
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(download["game_id"], total=None, peer=0, cdn=0, state="queued")
-        while download["state"] not in ("installed", "failed", "refused"):
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(download["game_id"], total=None, peer="0", cdn="0", state="")
+        while download["state"] not in _FINISHED:
             await asyncio.sleep(_POLL_SECONDS)
-            download = await client.call("GET", f"/api/v1/downloads/{download['id']}")
+            download = await client.call("GET", f"/downloads/{download['id']}")
             progress.update(
                 task,
                 total=download["total_bytes"] or None,
                 completed=download["downloaded_bytes"],
-                peer=download["peer_bytes"],
-                cdn=download["cdn_bytes"],
+                peer=_size(download["peer_bytes"]),
+                cdn=_size(download["cdn_bytes"]),
                 state=download["state"],
             )
     return download
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f} MiB"
+
+
+def list_downloads(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        items = (await client.call("GET", "/downloads"))["items"]
+        table = Table(title="downloads")
+        for column in ("id", "game", "release", "state", "progress", "peers", "CDN", "rate"):
+            table.add_column(column, no_wrap=column in ("id", "state"))
+        for item in items:
+            total = item["total_bytes"] or 0
+            share = f"{100 * item['downloaded_bytes'] / total:.0f}%" if total else "-"
+            table.add_row(
+                item["id"][:8], item["game_id"], str(item["release"] or "latest"), item["state"],
+                share, _size(item["peer_bytes"]), _size(item["cdn_bytes"]),
+                f"{_size(item['download_rate'])}/s",
+            )  # fmt: skip
+        Console().print(table)
+        return 0
+
+    return run_command(config, args.agent_url, command)
+
+
+def change_download(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        download = await client.call("PUT", f"/downloads/{args.download_id}/{args.action}")
+        print(f"{download['id']} {download['game_id']}: {download['state']}")
+        return 0
+
+    return run_command(config, args.agent_url, command)
+
+
+def verify_game(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        report = await client.call("POST", f"/content/{args.game}/verify")
+        if report["ok"]:
+            print(f"{args.game} release {report['release']}: {report['files_checked']} files ok")
+            return 0
+        for item in report["mismatches"]:
+            print(f"{item['path']}: {item['reason']}")
+        print(f"error: {len(report['mismatches'])} file(s) damaged; run `peerpipe repair "
+              f"{args.game}`", file=sys.stderr)  # fmt: skip
+        return 1
+
+    return run_command(config, args.agent_url, command)
+
+
+def repair_game(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        download = await _follow(client, await client.call("POST", f"/content/{args.game}/repair"))
+        if download["state"] == "installed":
+            print(f"repaired {args.game} ({download['cdn_bytes']} bytes from the CDN in all)")
+            return 0
+        print(f"error: {download['state']}: {download['error']}", file=sys.stderr)
+        return 1
+
+    return run_command(config, args.agent_url, command)
+
+
+def show_settings(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        print(json.dumps(await client.call("GET", "/settings"), indent=2, sort_keys=True))
+        return 0
+
+    return run_command(config, args.agent_url, command)
+
+
+def set_settings(args: argparse.Namespace, config: Config) -> int:
+    changes: dict[str, Any] = {}
+    for assignment in args.assignments:
+        name, sep, raw = assignment.partition("=")
+        if not sep or not name:
+            print(f"error: expected NAME=VALUE, got {assignment!r}", file=sys.stderr)
+            return 2
+        try:
+            changes[name] = json.loads(raw)  # numbers, true/false, lists for the schedule
+        except ValueError:
+            changes[name] = raw  # plain text (install_dir, preferred_region)
+
+    async def command(client: AgentClient) -> int:
+        print(json.dumps(await client.call("PUT", "/settings", changes), indent=2, sort_keys=True))
+        return 0
+
+    return run_command(config, args.agent_url, command)

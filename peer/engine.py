@@ -1,18 +1,20 @@
-"""The hybrid P2P + CDN install engine: one libtorrent session, one task per install.
+"""The download manager: a persistent queue of installs over one libtorrent session.
 
-Install flow: access (library) → verified manifest (trust) → disk space → swarm (tracker with
-the player's passkey, CDN web seeds and CDN BitTorrent endpoints) → file verification →
-installed, then keep seeding within the upload limit.
+Downloads wait in priority order; at most ``max_concurrent_downloads`` run, and the next one
+starts when one finishes or is paused. Everything the player set (queue, priorities, limits,
+settings) lives in SQLite, and libtorrent's resume data is saved periodically and on exit,
+so a restart, even after kill -9, carries on where the agent stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
-import shutil
 import time
 import uuid
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -20,24 +22,20 @@ import aiohttp
 from peerpipe.config import Config
 from peerpipe.logs import fields
 
-from .accounting import ByteLedger
-from .cdn import bt_endpoints, web_seed_url
-from .errors import (
-    AccessRefused,
-    AgentError,
-    NotEnoughDiskSpace,
-    TorrentError,
-    VerificationFailed,
-)
-from .library import LibraryClient
-from .model import Download, DownloadState, utc_now
-from .release import Manifest, ReleaseSource
+from .cdn import CdnNodes
+from .engine_support import Ticker, restore_records
+from .errors import DownloadConflict, DownloadNotFound
+from .model import ACTIVE_STATES, Download, DownloadState
+from .pipeline import Runtime, run_install
+from .queue import plan, queue_order, reordered_positions
+from .release import ReleaseSource
+from .settings import Settings
 from .state import DownloadStore
-from .swarm import Swarms, torrent_failure
-from .verify import verify_files
+from .swarm import Swarms, request_resume_data
 
 log = logging.getLogger("peerpipe.peer.engine")
-_PERSIST_SECONDS = 2.0  # progress is written to the database at most this often
+_SETTINGS_KEY = "settings"
+_CLEAN_KEY = "clean_shutdown"
 
 
 class Engine:
@@ -48,217 +46,318 @@ class Engine:
         config: Config,
         *,
         release_source: ReleaseSource | None = None,
-        poll_interval: float = 0.25,
+        poll_interval: float = 0.1,
     ) -> None:
         self._config = config
         self._agent = config.agent
         self._release_source = release_source
         self._poll_interval = poll_interval
-        self._store = DownloadStore(self._agent.data_dir / "agent.db")
+        self.store = DownloadStore(self._agent.data_dir / "agent.db")
+        self._records: dict[str, Download] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._current: dict[str, Download] = {}
-        self._torrents: dict[str, Any] = {}  # download id -> libtorrent handle
-        self._changed = asyncio.Event()
-        self._http: aiohttp.ClientSession | None = None
-        self._swarms: Swarms | None = None
+        self._changed = asyncio.Condition()
+        self.version = 0
+        self.settings = Settings()
+        self._runtime: Runtime | None = None
+        self._ticker: Ticker | None = None
+        self._scheduling = asyncio.Lock()
+        self._closing = False
+        self._background: set[asyncio.Future[None]] = set()
+
+    # life cycle
 
     async def start(self) -> None:
-        await self._store.open()
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        self._swarms = Swarms(self._agent)
+        await self.store.open()
+        stored = await self.store.setting(_SETTINGS_KEY)
+        if stored:
+            self.settings = Settings.from_json(json.loads(stored))
+        elif self._agent.download_rate_limit or self._agent.upload_rate_limit:
+            self.settings = Settings(
+                download_rate_limit=self._agent.download_rate_limit,
+                upload_rate_limit=self._agent.upload_rate_limit,
+            )
+        clean = await self.store.setting(_CLEAN_KEY) == "1"
+        await self.store.put_setting(_CLEAN_KEY, "0")
         if self._release_source is None:
             from .trust import TrustedReleases  # imports python-tuf only when it is needed
 
             self._release_source = TrustedReleases(self._agent)
+        limits = self.settings.limits_at(datetime.now().time())
+        self._runtime = Runtime(
+            config=self._config,
+            store=self.store,
+            swarms=Swarms(limits.download, limits.upload),
+            http=aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)),
+            nodes=CdnNodes(self._agent.cdn_urls),
+            release_source=self._release_source,
+            settings=lambda: self.settings,
+            update=self._update,
+            record=lambda download_id: self._records[download_id],
+            poll_interval=self._poll_interval,
+        )
+        self._records = await restore_records(self._runtime, clean)
+        self._ticker = Ticker(self._runtime, lambda: self.settings)
+        self._ticker.start()
+        await self._reschedule()
 
     async def close(self) -> None:
+        self._closing = True  # no download starts from here on
+        rt = self._runtime
+        if self._ticker is not None:
+            await self._ticker.stop()
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
-        swarms, self._swarms = self._swarms, None
-        if swarms is not None:
-            await asyncio.to_thread(swarms.close)
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        await self._store.close()
+        if rt is None:
+            return
+        self._runtime = None
+        for handle in rt.torrents.values():
+            handle.pause()
+        await self._save_all_resume_data(rt)
+        await self.store.put_setting(_CLEAN_KEY, "1")
+        await asyncio.to_thread(rt.swarms.close)
+        await rt.http.close()
+        await self.store.close()
+
+    async def _save_all_resume_data(self, rt: Runtime, deadline: float = 5.0) -> None:
+        """Ask for every torrent's resume data and store what arrives within ``deadline``."""
+        waiting = set(rt.keys)
+        for handle in rt.torrents.values():
+            request_resume_data(handle)
+        ends = time.monotonic() + deadline
+        while waiting and time.monotonic() < ends:
+            for event in rt.swarms.pop_events():
+                if event.kind == "resume_data" and event.torrent in rt.keys:
+                    download_id = rt.keys[event.torrent]
+                    await asyncio.to_thread(rt.store.save_resume_data, download_id, event.data)
+                    waiting.discard(event.torrent)
+            await asyncio.sleep(0.02)
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("engine is not started")
+        return self._runtime
+
+    @property
+    def banned_peers(self) -> int:
+        return self._ticker.banned_peers if self._ticker is not None else 0
 
     @property
     def listen_port(self) -> int:
         """The BitTorrent port this agent accepts peers on."""
-        return self._require_swarms().listen_port
+        return self.runtime.swarms.listen_port
 
-    async def install(self, game_id: str, release: int | None = None) -> Download:
-        """Queue the install of ``game_id`` (latest release when None) and start it."""
-        download = Download(id=uuid.uuid4().hex, game_id=game_id, release=release)
-        await self._store.save(download)
-        self._current[download.id] = download
-        self._tasks[download.id] = asyncio.create_task(
-            self._run(download.id), name=f"install-{game_id}"
-        )
-        return download
+    # reading
 
     def live(self) -> list[Download]:
-        """Downloads started since this engine started, as they are right now."""
-        return list(self._current.values())
+        return list(self._records.values())
 
     async def get(self, download_id: str) -> Download | None:
-        return self._current.get(download_id) or await self._store.get(download_id)
+        return self._records.get(download_id)
+
+    def require(self, download_id: str) -> Download:
+        """The download with this id, or the only one whose id starts with it (4+ chars)."""
+        found = self._records.get(download_id)
+        if found is None and len(download_id) >= 4:
+            matches = [item for key, item in self._records.items() if key.startswith(download_id)]
+            found = matches[0] if len(matches) == 1 else None
+        if found is None:
+            raise DownloadNotFound(f"no download {download_id}")
+        return found
 
     async def downloads(self) -> list[Download]:
-        stored = await self._store.all()
-        return [self._current.get(item.id, item) for item in stored]
+        return list(self._records.values())
+
+    def queue(self) -> list[Download]:
+        return queue_order(self._records.values())
 
     async def wait(self, download_id: str) -> Download:
-        """The download once it has finished (installed, failed or refused); callers bound
-        the wait with ``asyncio.timeout``."""
-        while True:
-            self._changed.clear()
-            download = await self.get(download_id)
-            if download is None:
-                raise KeyError(download_id)
-            if download.state.finished:
-                return download
-            await self._changed.wait()
+        """The download once it has finished (installed, failed, refused or cancelled);
+        callers bound the wait with ``asyncio.timeout``."""
+        return await self.wait_for(download_id, lambda item: item.state.finished)
+
+    async def wait_for(self, download_id: str, condition: Any) -> Download:
+        async with self._changed:
+            while True:
+                download = self.require(download_id)
+                if condition(download):
+                    return download
+                await self._changed.wait()
+
+    async def changes(self, seen: int) -> int:
+        """Wait until something changed after version ``seen``; the new version."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.version != seen)
+            return self.version
+
+    # writing
 
     async def _update(self, download_id: str, persist: bool = True, **changes: Any) -> Download:
-        download = self._current[download_id].evolve(**changes)
-        self._current[download_id] = download
+        download = self._records[download_id].evolve(**changes)
+        self._records[download_id] = download
         if persist:
-            await self._store.save(download)
-        self._changed.set()
+            await self.store.save(download)
+        async with self._changed:
+            self.version += 1
+            self._changed.notify_all()
+        if "state" in changes and download.state not in ACTIVE_STATES:
+            self._tasks.pop(download_id, None)
+            asyncio.get_running_loop().call_soon(self._schedule_soon)
         return download
 
-    async def _run(self, download_id: str) -> None:
-        game_id = self._current[download_id].game_id
-        library = LibraryClient(
-            self._require_http(), self._agent.library_url, self._agent.user_token
-        )
-        began = time.monotonic()
-        state, error = DownloadState.FAILED, None
-        try:
-            await self._install(download_id, library, began)
-            state = DownloadState.INSTALLED
-        except AccessRefused as exc:
-            state, error = DownloadState.REFUSED, str(exc)
-        except AgentError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("install crashed", extra=fields(download=download_id))
-            error = f"internal error: {type(exc).__name__}: {exc}"
-        if state is DownloadState.FAILED:
-            self._leave_swarm(download_id)
-            await library.report_status(game_id, "failed")
-        await self._update(
-            download_id,
-            state=state,
-            error=error,
-            finished_at=utc_now(),
-            seconds=time.monotonic() - began,
-            download_rate=0,
-        )
-        log.info(
-            "install finished",
-            extra=fields(download=download_id, game_id=game_id, state=str(state), error=error),
-        )
+    def _schedule_soon(self) -> None:
+        task = asyncio.ensure_future(self._reschedule())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-    async def _install(self, download_id: str, library: LibraryClient, began: float) -> None:
-        download = await self._update(
-            download_id, state=DownloadState.CHECKING, started_at=utc_now()
-        )
-        game_id = download.game_id
-        await library.check_access(game_id)
-        passkey = await library.passkey()
-        await library.report_status(game_id, "installing")
-        manifest = await self._require_source()(game_id, download.release)
-        await self._update(download_id, release=manifest.release, total_bytes=manifest.total_size)
-        save_path = self._agent.install_dir / game_id
-        await asyncio.to_thread(check_disk_space, save_path, manifest.total_size)
-        await self._download(download_id, manifest, save_path, passkey, began)
-        await self._update(download_id, state=DownloadState.VERIFYING)
-        release_root = save_path / str(manifest.release)
-        mismatches = await asyncio.to_thread(verify_files, release_root, manifest.files)
-        if mismatches:
-            listed = "; ".join(str(item) for item in mismatches[:5])
-            raise VerificationFailed(
-                f"{len(mismatches)} file(s) do not match the manifest: {listed}"
+    async def _reschedule(self) -> None:
+        async with self._scheduling:
+            await self._reschedule_now()
+
+    async def _reschedule_now(self) -> None:
+        if self._runtime is None or self._closing:
+            return
+        running = {key for key, task in self._tasks.items() if not task.done()}
+        todo = plan(self._records.values(), running, self.settings.max_concurrent_downloads)
+        for download_id in todo.stop:
+            await self._halt(download_id, DownloadState.QUEUED)
+        for download_id in todo.start:
+            self._tasks[download_id] = asyncio.create_task(
+                run_install(self.runtime, download_id), name=f"install-{download_id}"
             )
-        await self._update(download_id, verified=True)
-        await library.report_status(game_id, "installed")
 
-    async def _download(
-        self, download_id: str, manifest: Manifest, save_path: Path, passkey: str, began: float
-    ) -> None:
-        swarms = self._require_swarms()
-        announce = f"{self._agent.tracker_url.rstrip('/')}/{passkey}/announce"
-        seeds = [web_seed_url(cdn, manifest.game_id) for cdn in self._agent.cdn_urls]
-        handle = swarms.join(manifest, save_path, announce, seeds)
-        self._torrents[download_id] = handle
-        cdn_peers = set(await bt_endpoints(self._require_http(), self._agent.cdn_urls))
-        swarms.connect(handle, cdn_peers)
-        await self._update(download_id, state=DownloadState.DOWNLOADING)
-        ledger = ByteLedger()
-        persisted_at = time.monotonic()
-        while True:
-            swarms.drain_alerts()
-            status = handle.status()
-            failure = torrent_failure(status)
-            if failure:
-                raise TorrentError(failure)
-            ledger.observe(swarms.sample(handle, cdn_peers))
-            split = ledger.reconciled(useful_payload(status))
-            done = bool(status.is_finished or status.is_seeding)
-            persist = done or time.monotonic() - persisted_at >= _PERSIST_SECONDS
-            persisted_at = time.monotonic() if persist else persisted_at
-            await self._update(
-                download_id,
-                persist=persist,
-                downloaded_bytes=int(status.total_wanted_done),
-                peer_bytes=split.peer,
-                cdn_bytes=split.cdn,
-                download_rate=int(status.download_payload_rate),
-                seconds=time.monotonic() - began,
-            )
-            if done:
-                return
-            await asyncio.sleep(self._poll_interval)
+    async def _halt(self, download_id: str, state: DownloadState) -> None:
+        """Stop a download's task, keep its torrent paused with fresh resume data."""
+        task = self._tasks.pop(download_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        handle = self.runtime.torrents.get(download_id)
+        if handle is not None:
+            handle.pause()
+            request_resume_data(handle)
+        await self._update(download_id, state=state, download_rate=0, upload_rate=0)
 
-    def _leave_swarm(self, download_id: str) -> None:
-        """Stop sharing a release that failed: it may be incomplete or corrupt."""
-        handle = self._torrents.pop(download_id, None)
-        if handle is not None and self._swarms is not None:
-            self._swarms.remove(handle)
+    async def install(self, game_id: str, release: int | None = None) -> Download:
+        """Queue the install of ``game_id`` (latest release when None)."""
+        last = max((item.position for item in self._records.values()), default=-1)
+        download = Download(id=uuid.uuid4().hex, game_id=game_id, release=release)
+        download = download.evolve(position=last + 1)
+        self._records[download.id] = download
+        await self.store.save(download)
+        await self._reschedule()
+        return self._records[download.id]
 
-    def _require_http(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            raise RuntimeError("engine is not started")
-        return self._http
+    async def pause(self, download_id: str) -> Download:
+        download = self.require(download_id)
+        download_id = download.id
+        if download.state is DownloadState.PAUSED:
+            return download
+        if download.state not in ACTIVE_STATES:
+            raise DownloadConflict(f"download {download_id} is {download.state}: nothing to pause")
+        await self._halt(download_id, DownloadState.PAUSED)
+        await self._reschedule()
+        return self.require(download_id)
 
-    def _require_swarms(self) -> Swarms:
-        if self._swarms is None:
-            raise RuntimeError("engine is not started")
-        return self._swarms
+    async def resume(self, download_id: str) -> Download:
+        """Back into the queue: a paused download, or a failed one to try again."""
+        download = self.require(download_id)
+        download_id = download.id
+        if download.state in ACTIVE_STATES:
+            return download
+        if download.state not in (DownloadState.PAUSED, DownloadState.FAILED):
+            raise DownloadConflict(f"download {download_id} is {download.state}: cannot resume")
+        await self._update(download_id, state=DownloadState.QUEUED, error=None)
+        await self._reschedule()
+        return self.require(download_id)
 
-    def _require_source(self) -> ReleaseSource:
-        if self._release_source is None:
-            raise RuntimeError("engine is not started")
-        return self._release_source
+    async def cancel(self, download_id: str) -> Download:
+        download = self.require(download_id)
+        download_id = download.id
+        if download.state.finished:
+            raise DownloadConflict(f"download {download_id} is {download.state}: cannot cancel")
+        await self._halt(download_id, DownloadState.CANCELLED)
+        self._drop_torrent(download_id, delete_files=True)
+        await self._reschedule()
+        return self.require(download_id)
 
+    async def delete(self, download_id: str) -> None:
+        """Forget a download; an installed game is uninstalled (its files removed)."""
+        download = self.require(download_id)
+        download_id = download.id
+        if download.state in ACTIVE_STATES or download.state is DownloadState.PAUSED:
+            await self._halt(download_id, DownloadState.CANCELLED)
+        self._drop_torrent(download_id, delete_files=True)
+        self._records.pop(download_id, None)
+        await self.store.delete(download_id)
+        if download.state is DownloadState.INSTALLED:
+            await self.runtime.library().report_status(download.game_id, "uninstalled")
+        await self._reschedule()
+        log.info("download deleted", extra=fields(download=download_id))
 
-def useful_payload(status: Any) -> int:
-    """Payload bytes that ended up in the release: end-game duplicates (web seeds fetch whole
-    ranges) and pieces that failed their hash check are not delivered bytes."""
-    received = int(status.total_payload_download)
-    return max(0, received - int(status.total_redundant_bytes) - int(status.total_failed_bytes))
+    def _drop_torrent(self, download_id: str, delete_files: bool) -> None:
+        handle = self.runtime.forget_torrent(download_id)
+        if handle is not None:
+            self.runtime.swarms.remove(handle, delete_files=delete_files)
 
+    async def set_priority(self, download_id: str, priority: int) -> Download:
+        download_id = self.require(download_id).id
+        await self._update(download_id, priority=priority)
+        await self._reschedule()
+        return self.require(download_id)
 
-def check_disk_space(save_path: Path, needed: int) -> None:
-    """NotEnoughDiskSpace unless the file system under ``save_path`` has ``needed`` bytes."""
-    save_path.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(save_path).free
-    if free < needed:
-        raise NotEnoughDiskSpace(
-            f"not enough disk space in {save_path}: the release needs {needed} bytes, "
-            f"{free} are free"
+    async def reorder(self, order: list[str]) -> list[Download]:
+        positions = reordered_positions(list(self._records.values()), order)
+        for download_id, position in positions.items():
+            await self._update(download_id, position=position)
+        await self._reschedule()
+        return self.queue()
+
+    async def pause_all(self) -> list[Download]:
+        # under the scheduling lock: a download halted first must not hand its slot to one
+        # that is about to be paused too
+        async with self._scheduling:
+            for download_id in list(self._records):
+                if self._records[download_id].state in ACTIVE_STATES:
+                    await self._halt(download_id, DownloadState.PAUSED)
+        return self.queue()
+
+    async def resume_all(self) -> list[Download]:
+        for download in list(self._records.values()):
+            if download.state is DownloadState.PAUSED:
+                await self._update(download.id, state=DownloadState.QUEUED)
+        await self._reschedule()
+        return self.queue()
+
+    async def set_limits(self, download_id: str, download: int, upload: int) -> Download:
+        download_id = self.require(download_id).id
+        updated = await self._update(
+            download_id, download_rate_limit=download, upload_rate_limit=upload
         )
+        handle = self.runtime.torrents.get(download_id)
+        if handle is not None:
+            handle.set_download_limit(download or -1)
+            handle.set_upload_limit(upload or -1)
+        return updated
+
+    async def update_settings(self, changes: Any) -> Settings:
+        self.settings = self.settings.updated(changes)
+        await self.store.put_setting(_SETTINGS_KEY, json.dumps(self.settings.to_json()))
+        if self._ticker is not None:
+            self._ticker.apply_limits()
+        await self._reschedule()
+        return self.settings
+
+    async def repair(self, download_id: str) -> Download:
+        """Hash-check the installed files and fetch only the pieces that fail."""
+        download = self.require(download_id)
+        download_id = download.id
+        if download.state is not DownloadState.INSTALLED:
+            raise DownloadConflict(f"download {download_id} is {download.state}: not installed")
+        self.runtime.recheck.add(download_id)
+        await self._update(download_id, state=DownloadState.QUEUED, verified=False)
+        await self._reschedule()
+        return self.require(download_id)

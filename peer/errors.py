@@ -29,3 +29,15 @@ class TorrentError(AgentError):
 
 class VerificationFailed(AgentError):
     """Installed files do not match the signed manifest."""
+
+
+class SettingsInvalid(AgentError):
+    """A settings change the agent cannot apply (the message names the field)."""
+
+
+class DownloadNotFound(AgentError):
+    """No download (or no installed game) by that id."""
+
+
+class DownloadConflict(AgentError):
+    """The download is in a state that does not allow the request (e.g. resume when installed)."""

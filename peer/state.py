@@ -32,7 +32,16 @@ CREATE TABLE IF NOT EXISTS downloads (
     verified INTEGER NOT NULL DEFAULT 0,
     created_seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resume_data (download_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
+# columns added after the first release of the schema: (name, declaration)
+_ADDED_COLUMNS = (
+    ("priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("position", "INTEGER NOT NULL DEFAULT 0"),
+    ("download_rate_limit", "INTEGER NOT NULL DEFAULT 0"),
+    ("upload_rate_limit", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 _COLUMNS = (
     "id",
@@ -49,6 +58,10 @@ _COLUMNS = (
     "finished_at",
     "seconds",
     "verified",
+    "priority",
+    "position",
+    "download_rate_limit",
+    "upload_rate_limit",
 )
 
 
@@ -69,6 +82,10 @@ class DownloadStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        present = {row[1] for row in db.execute("PRAGMA table_info(downloads)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in present:
+                db.execute(f"ALTER TABLE downloads ADD COLUMN {name} {declaration}")
         self._db = db
 
     async def close(self) -> None:
@@ -90,6 +107,7 @@ class DownloadStore:
 
     def _save(self, download: Download) -> None:
         row = download.to_json()
+        row.pop("upload_rate")
         row["verified"] = int(download.verified)
         row["seconds"] = download.seconds
         names = ", ".join(_COLUMNS)
@@ -109,6 +127,48 @@ class DownloadStore:
 
     async def all(self) -> list[Download]:
         return await asyncio.to_thread(self._select, "", ())
+
+    async def delete(self, download_id: str) -> None:
+        await asyncio.to_thread(self._write, "DELETE FROM downloads WHERE id = ?", (download_id,))
+        await asyncio.to_thread(
+            self._write, "DELETE FROM resume_data WHERE download_id = ?", (download_id,)
+        )
+
+    async def setting(self, name: str) -> str | None:
+        rows = await asyncio.to_thread(
+            self._read, "SELECT value FROM settings WHERE name = ?", (name,)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def put_setting(self, name: str, value: str) -> None:
+        await asyncio.to_thread(
+            self._write,
+            "INSERT INTO settings (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    async def resume_data(self, download_id: str) -> bytes | None:
+        rows = await asyncio.to_thread(
+            self._read, "SELECT data FROM resume_data WHERE download_id = ?", (download_id,)
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def save_resume_data(self, download_id: str, data: bytes) -> None:
+        """Blocking: called from a worker thread (libtorrent hands the data over there)."""
+        self._write(
+            "INSERT INTO resume_data (download_id, data) VALUES (?, ?) "
+            "ON CONFLICT(download_id) DO UPDATE SET data = excluded.data",
+            (download_id, data),
+        )
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._conn().execute(sql, params)
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._conn().execute(sql, params).fetchall())
 
     def _select(self, where: str, params: tuple[Any, ...]) -> list[Download]:
         names = ", ".join(_COLUMNS)
@@ -136,4 +196,8 @@ def _to_download(row: dict[str, Any]) -> Download:
         finished_at=row["finished_at"],
         seconds=row["seconds"],
         verified=bool(row["verified"]),
+        priority=row["priority"],
+        position=row["position"],
+        download_rate_limit=row["download_rate_limit"],
+        upload_rate_limit=row["upload_rate_limit"],
     )

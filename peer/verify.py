@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,18 +24,23 @@ class FileMismatch:
 
 
 def verify_files(root: Path, files: Sequence[ManifestEntry]) -> list[FileMismatch]:
-    """Every manifest file under ``root`` that is missing or differs in size or SHA-256."""
+    """Every manifest file under ``root`` that is missing or differs in size or SHA-256.
+
+    Files are hashed in parallel (hashlib releases the GIL), largest first."""
     base = root.resolve()
-    mismatches: list[FileMismatch] = []
-    for entry in files:
-        target = (base / entry.path).resolve()
-        if not target.is_relative_to(base):
-            mismatches.append(FileMismatch(entry.path, "path escapes the install directory"))
-            continue
-        problem = _check_file(target, entry)
-        if problem:
-            mismatches.append(FileMismatch(entry.path, problem))
-    return mismatches
+    ordered = sorted(files, key=lambda entry: -entry.size)
+    workers = max(1, min(len(ordered), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        problems = list(pool.map(lambda entry: _check_entry(base, entry), ordered))
+    found = {entry.path: problem for entry, problem in zip(ordered, problems, strict=True)}
+    return [FileMismatch(e.path, p) for e in files if (p := found.get(e.path)) is not None]
+
+
+def _check_entry(base: Path, entry: ManifestEntry) -> str | None:
+    target = (base / entry.path).resolve()
+    if not target.is_relative_to(base):
+        return "path escapes the install directory"
+    return _check_file(target, entry)
 
 
 def _check_file(target: Path, entry: ManifestEntry) -> str | None:

@@ -40,7 +40,7 @@ GAME_ID = "starfall"
 PUBLISHER = "nebula-studios"
 OWNERS = ("alice", "bob")
 NON_OWNERS = ("carol",)
-TERMINAL_STATES = {"installed", "seeding", "failed", "refused"}
+TERMINAL_STATES = {"installed", "seeding", "failed", "refused", "cancelled"}
 MIB = 1024 * 1024
 Say = Callable[..., None]
 

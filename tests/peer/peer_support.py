@@ -8,13 +8,19 @@ import hashlib
 import os
 import socket
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
+import aiohttp
 import libtorrent as lt
 from aiohttp import web
 
+from peer import ENGINE, Engine, Manifest, ReleaseSource, ReleaseUnavailable, create_app
+from peer.swarm import limit_local_peers
+from peerpipe.config import Config
+from peerpipe.service import RunningApp, start_app
 from peerpipe.torrent_session import session_settings
 from signing import (
     ChunkRef,
@@ -63,7 +69,7 @@ class BuiltRelease:
     build_dir: Path  # holds <release>/<path>
 
 
-def make_build(root: Path, files: dict[str, int]) -> BuiltRelease:
+def make_build(root: Path, files: dict[str, int], game_id: str = GAME) -> BuiltRelease:
     release_dir = root / str(RELEASE)
     entries = []
     for path, size in files.items():
@@ -72,15 +78,13 @@ def make_build(root: Path, files: dict[str, int]) -> BuiltRelease:
         data = os.urandom(size)
         target.write_bytes(data)
         entries.append(FileEntry(path, size, hashlib.sha256(data).hexdigest()))
-    storage = lt.file_storage()
-    lt.add_files(storage, str(release_dir))
-    creator = lt.create_torrent(storage, PIECE_LENGTH)  # hybrid v1 + v2 by default
+    creator = lt.create_torrent(lt.list_files(str(release_dir)), PIECE_LENGTH)  # v1 + v2
     lt.set_piece_hashes(creator, str(root))
     data = lt.bencode(creator.generate())
     hashes = lt.torrent_info(data).info_hashes()
     torrent = TorrentEntry(str(RELEASE), str(hashes.v1), str(hashes.v2), data)
     return BuiltRelease(
-        GAME, "1.0.0", RELEASE, sum(e.size for e in entries), tuple(entries), torrent, root
+        game_id, "1.0.0", RELEASE, sum(e.size for e in entries), tuple(entries), torrent, root
     )
 
 
@@ -93,6 +97,7 @@ class Seeder:
                 cast("lt.settings_pack", session_settings(upload_rate_limit=upload_rate_limit))
             )
         )
+        limit_local_peers(self.session)  # rate limits apply on loopback too
         params = lt.add_torrent_params()
         params.ti = lt.torrent_info(release.torrent.data)
         params.save_path = str(release.build_dir)
@@ -205,11 +210,40 @@ def cdn_app(
 ) -> web.Application:
     """A CDN node: ``/health`` with its BitTorrent port, trust metadata and signed targets,
     and a throttled BEP 19 web seed."""
+    return CdnStub({release.game_id: release}, bytes_per_second, bt_port, trust_dir).app()
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "region": "test", "bt_port": bt_port})
 
-    async def files(request: web.Request) -> web.StreamResponse:
+@dataclass
+class CdnStub:
+    """A CDN node over real HTTP: ``/health``, a throttled BEP 19 web seed that counts the
+    bytes it serves, and (with ``trust_dir``) trust metadata and signed targets. With
+    ``broken`` its web seed answers 503."""
+
+    releases: dict[str, BuiltRelease]
+    bytes_per_second: int
+    bt_port: int | None = None
+    trust_dir: Path | None = None
+    region: str = "test"
+    broken: bool = False
+    served: int = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", self.health)
+        if self.trust_dir is not None:
+            app.router.add_static("/metadata/", self.trust_dir / "metadata")
+            app.router.add_static("/targets/", self.trust_dir / "targets")
+        app.router.add_get("/files/{game_id}/{tail:.+}", self.files)
+        return app
+
+    async def health(self, _: web.Request) -> web.Response:
+        body = {"status": "ok", "region": self.region, "bt_port": self.bt_port}
+        return web.json_response(body)
+
+    async def files(self, request: web.Request) -> web.StreamResponse:
+        release = self.releases.get(request.match_info["game_id"])
+        if self.broken or release is None:
+            return web.Response(status=503 if self.broken else 404)
         target = release.build_dir / request.match_info["tail"]
         size = target.stat().st_size
         start, end = 0, size - 1
@@ -230,13 +264,70 @@ def cdn_app(
                     await response.write(data)
                 except ConnectionResetError:  # libtorrent hung up: it has the piece elsewhere
                     return response
+                self.served += len(data)
                 left -= len(data)
-                await asyncio.sleep(len(data) / bytes_per_second)  # throttle, not a wait
+                await asyncio.sleep(len(data) / self.bytes_per_second)  # throttle, not a wait
         return response
 
-    app = web.Application()
-    app.router.add_get("/health", health)
-    app.router.add_static("/metadata/", trust_dir / "metadata")
-    app.router.add_static("/targets/", trust_dir / "targets")
-    app.router.add_get(f"/files/{release.game_id}/{{tail:.+}}", files)
-    return app
+
+@dataclass
+class AgentUnderTest:
+    """An agent app on a free port whose manifests come from ``releases`` (already verified:
+    the trust path has its own tests), with a small client for its API."""
+
+    running: RunningApp
+    config: Config
+    token: str
+
+    @property
+    def engine(self) -> Engine:
+        return self.running.runner.app[ENGINE]
+
+    async def call(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.request(method, self.running.url + path, json=body) as response,
+        ):
+            payload = await response.json(content_type=None) if response.status != 204 else None
+            return response.status, payload
+
+    async def stop(self) -> None:
+        await self.running.stop()
+
+
+def release_source(releases: dict[str, BuiltRelease]) -> ReleaseSource:
+    async def source(game_id: str, release: int | None) -> Manifest:
+        if game_id not in releases:
+            raise ReleaseUnavailable(f"no trusted manifest for {game_id}")
+        return releases[game_id]
+
+    return source
+
+
+async def start_agent(config: Config, releases: dict[str, BuiltRelease]) -> AgentUnderTest:
+    running = await start_app(create_app(config, release_source=release_source(releases)))
+    token = (config.agent.data_dir / "api.token").read_text().strip()
+    return AgentUnderTest(running, config, token)
+
+
+def agent_config(
+    base: Config, *, cdn: list[str], tracker: str = "", library: str, **agent: Any
+) -> Config:
+    return replace(
+        base,
+        agent=replace(
+            base.agent,
+            cdn_urls=tuple(cdn),
+            tracker_url=tracker or "http://127.0.0.1:9",
+            library_url=library,
+            **agent,
+        ),
+    )
+
+
+async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
+    """Wait until ``condition()`` holds, polling, within ``seconds``."""
+    async with asyncio.timeout(seconds):
+        while not await condition():  # noqa: ASYNC110 - the condition is remote state
+            await asyncio.sleep(0.05)

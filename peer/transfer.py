@@ -1,0 +1,218 @@
+"""One download's time in the swarm: CDN node choice, offload control, progress figures.
+
+The loop polls libtorrent, splits delivered bytes between peers and the CDN, lets the
+offload controller switch the best CDN node's web seed on or off, and fails over to the next
+node when a web seed fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from peerpipe.logs import fields
+
+from .accounting import ByteLedger, Source
+from .cdn import CdnNode, CdnNodes, web_seed_url
+from .errors import TorrentError
+from .offload import (
+    OffloadController,
+    OffloadPolicy,
+    SwarmSample,
+    unavailable_pieces,
+    useful_sources,
+)
+from .swarm import ConnectionPoll, Swarms, torrent_failure
+
+log = logging.getLogger("peerpipe.peer.transfer")
+_CONTROL_SECONDS = 1.0
+_PERSIST_SECONDS = 2.0
+# While players deliver the target rate, the CDN gives each at most this share of it: enough
+# to keep new pieces entering the swarm (six players with a 20 MB/s node: 6 x 1.5 MB/s) but
+# little enough that they fetch most pieces from each other (bench/agent.py, scenario 2).
+_CDN_SHARE = 0.6  # progress is written to the database at most this often  # the offload controller decides at most this often
+
+Update = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    download_id: str
+    game_id: str
+    p2p_enabled: bool
+    target_rate: int
+    preferred_region: str
+    base_peer_bytes: int  # delivered before this run (earlier runs, before a restart)
+    base_cdn_bytes: int
+
+
+class Transfer:
+    """Drives one libtorrent handle until its release is complete."""
+
+    def __init__(
+        self,
+        swarms: Swarms,
+        nodes: CdnNodes,
+        handle: Any,
+        plan: TransferPlan,
+        poll_interval: float,
+    ) -> None:
+        self._swarms = swarms
+        self._nodes = nodes
+        self._handle = handle
+        self._plan = plan
+        self._poll = poll_interval
+        self._web_seed_node: str | None = None
+        now = time.monotonic()
+        self._controller = OffloadController(
+            OffloadPolicy(target_rate=plan.target_rate), now, plan.p2p_enabled
+        )
+        self._controlled_at = 0.0
+        self._cdn_endpoints = {n.bt_endpoint for n in nodes.all() if n.bt_endpoint}
+        # bytes from BitTorrent sources, for the swarm's rate (libtorrent's per-peer rates
+        # lag by seconds, far too slow for a controller deciding every second)
+        self._swarm_ledger = ByteLedger()
+        self._swarm_bytes_at: tuple[float, int] | None = None
+        self._peer_ledger = ByteLedger()  # other players only
+        self._peer_bytes_at: tuple[float, int] | None = None
+        self._shared_hosts: set[str] = set()  # CDN addresses that peers use too
+
+    def web_seed_failed(self, url: str) -> None:
+        """A web seed answered with an error: forget it; the next node takes over."""
+        for node in self._nodes.all():
+            if url.startswith(node.url.rstrip("/")):
+                self._nodes.observe_failure(node.url, time.monotonic())
+        if self._web_seed_node and url.startswith(self._web_seed_node.rstrip("/")):
+            self._web_seed_node = None
+            self._swarms.set_web_seeds(self._handle, [])
+
+    async def run(self, update: Update) -> None:
+        plan = self._plan
+        cdn_endpoints = self._cdn_endpoints
+        self._own_cdn_hosts()  # before connecting: classes are given when connections open
+        self._connect_cdn_seed()
+        ledger = ByteLedger()
+        payload_at_start = useful_payload(self._handle.status())
+        persisted_at = time.monotonic()
+        while True:
+            status = self._handle.status()
+            failure = torrent_failure(status)
+            if failure:
+                raise TorrentError(failure)
+            checking = str(status.state).startswith("checking")
+            poll = self._swarms.poll(self._handle, cdn_endpoints)
+            ledger.observe(poll.samples)
+            self._swarm_ledger.observe(poll.swarm_samples)
+            self._peer_ledger.observe(s for s in poll.samples if s.source is Source.PEER)
+            if not checking:
+                self._control(status, poll)
+            split = ledger.reconciled(useful_payload(status) - payload_at_start)
+            done = bool(status.is_finished or status.is_seeding) and not checking
+            persist = done or time.monotonic() - persisted_at >= _PERSIST_SECONDS
+            persisted_at = time.monotonic() if persist else persisted_at
+            await update(
+                plan.download_id,
+                persist=persist,
+                downloaded_bytes=int(status.total_wanted_done),
+                peer_bytes=plan.base_peer_bytes + split.peer,
+                cdn_bytes=plan.base_cdn_bytes + split.cdn,
+                download_rate=int(status.download_payload_rate),
+                upload_rate=int(status.upload_payload_rate),
+            )
+            if done:
+                self._swarms.set_web_seeds(self._handle, [])
+                self._swarms.set_cdn_download_limit(0)
+                return
+            await asyncio.sleep(self._poll)
+
+    def _connect_cdn_seed(self) -> None:
+        ranked = self._ranked()
+        for node in ranked[:1]:
+            if node.healthy and node.bt_endpoint:
+                self._swarms.connect(self._handle, [node.bt_endpoint])
+
+    def _ranked(self) -> list[CdnNode]:
+        return self._nodes.ranked(self._plan.preferred_region, time.monotonic())
+
+    def _control(self, status: Any, poll: ConnectionPoll) -> None:
+        now = time.monotonic()
+        if now - self._controlled_at < _CONTROL_SECONDS:
+            return
+        self._controlled_at = now
+        have = list(status.pieces)
+        swarm_rate = self._rate(now, self._swarm_ledger.observed().total, "_swarm_bytes_at")
+        peer_rate = self._rate(now, self._peer_ledger.observed().total, "_peer_bytes_at")
+        self._limit_cdn_intake(poll, peer_rate)
+        sample = SwarmSample(
+            at=now,
+            swarm_rate=swarm_rate,
+            swarm_sources=useful_sources(have, poll.swarm_bitfields),
+            unavailable_pieces=unavailable_pieces(have, poll.swarm_bitfields),
+            waiting_sources=sum(1 for pieces in poll.swarm_bitfields if not any(pieces)),
+        )
+        if self._web_seed_node and poll.web_seed_rate:
+            self._nodes.observe_throughput(self._web_seed_node, poll.web_seed_rate)
+        if self._controller.observe(sample):
+            if self._web_seed_node is None:
+                usable = [node for node in self._ranked() if node.healthy]
+                if usable:
+                    self._web_seed_node = usable[0].url
+                    seed = web_seed_url(usable[0].url, self._plan.game_id)
+                    self._swarms.set_web_seeds(self._handle, [seed])
+                    self._log_switch("web seed on", sample, usable[0].url)
+        elif self._web_seed_node is not None:
+            self._log_switch("web seed off", sample, self._web_seed_node)
+            self._web_seed_node = None
+            self._swarms.set_web_seeds(self._handle, [])
+
+    def _rate(self, now: float, total: int, memory: str) -> int:
+        """Bytes/s since the last control tick (libtorrent's own per-peer rates lag by
+        seconds, far too slow for a controller deciding every second)."""
+        before: tuple[float, int] = getattr(self, memory) or (now, total)
+        setattr(self, memory, (now, total))
+        elapsed = now - before[0]
+        return int((total - before[1]) / elapsed) if elapsed > 0 else 0
+
+    def _limit_cdn_intake(self, poll: ConnectionPoll, peer_rate: int) -> None:
+        """While other players deliver the target rate, take at most the target from the
+        CDN: its pieces still enter the swarm, but players fetch the rest from each other
+        instead of all pulling the same pieces from the CDN at once. Only CDN nodes with
+        addresses of their own can be told apart from players."""
+        self._shared_hosts |= poll.peer_hosts
+        own = self._own_cdn_hosts()
+        target = self._plan.target_rate
+        plenty = self._plan.p2p_enabled and target > 0 and peer_rate >= target
+        limit = max(1, int(target * _CDN_SHARE)) if plenty and own else 0
+        self._swarms.set_cdn_download_limit(limit)
+
+    def _own_cdn_hosts(self) -> frozenset[str]:
+        """CDN addresses no player uses (our own address is shared by players on this host);
+        connections to them join libtorrent's CDN peer class."""
+        hosts = {endpoint[0] for endpoint in self._cdn_endpoints}
+        own = frozenset(hosts - self._shared_hosts - {self._swarms.listen_host})
+        self._swarms.mark_cdn_hosts(own)
+        return own
+
+    def _log_switch(self, what: str, sample: SwarmSample, node: str) -> None:
+        log.info(
+            what,
+            extra=fields(
+                download=self._plan.download_id,
+                cdn=node,
+                swarm_rate=sample.swarm_rate,
+                swarm_sources=sample.swarm_sources,
+                unavailable_pieces=sample.unavailable_pieces,
+                waiting_sources=sample.waiting_sources,
+            ),
+        )
+
+
+def useful_payload(status: Any) -> int:
+    """Payload bytes that ended up in the release: end-game duplicates (web seeds fetch whole
+    ranges) and pieces that failed their hash check are not delivered bytes."""
+    received = int(status.total_payload_download)
+    return max(0, received - int(status.total_redundant_bytes) - int(status.total_failed_bytes))
