@@ -65,6 +65,8 @@ class ScenarioResult:
     release_bytes: int
     agents: tuple[AgentOutcome, ...]
     refused: tuple[str, ...]
+    # What the library API says of each owner's install, as the agents reported it.
+    library_status: tuple[tuple[str, str], ...] = ()
 
     @property
     def cdn_bytes(self) -> int:
@@ -120,13 +122,24 @@ async def run_scenario(options: ScenarioOptions, console: Console | None = None)
         agents = await asyncio.gather(*(network.start_agent(u) for u in OWNERS + NON_OWNERS))
         say("three agents up; installing")
         outcomes = await _install_everywhere(agents, options.deadline_s, console)
+        library_status = await _library_status(network)
     finally:
         await network.stop()
     refused = tuple(
         f"{outcome.user}: {outcome.error}" for outcome in outcomes if outcome.state == "refused"
     )
     release_bytes = _release_bytes(options.root / "build")
-    return ScenarioResult(release_bytes, tuple(outcomes), refused)
+    return ScenarioResult(release_bytes, tuple(outcomes), refused, library_status)
+
+
+async def _library_status(network: LocalNetwork) -> tuple[tuple[str, str], ...]:
+    statuses = []
+    async with aiohttp.ClientSession() as session:
+        for user in OWNERS:
+            url = f"{network.library_url}/api/v1/library/{GAME_ID}"
+            status, body = await request_json(session, "GET", url, network.user_token(user))
+            statuses.append((user, str(body.get("installation_status")) if status == 200 else ""))
+    return tuple(statuses)
 
 
 async def _set_up_trust_and_publish(

@@ -20,6 +20,10 @@ import aiohttp
 from peerpipe.service import free_port
 from peerpipe.tokens import Role, mint_token
 
+# The CDN node gets an address of its own inside the loopback range, as a real CDN has one
+# apart from the players: agents tell its bytes from their peers' by address and can cap them.
+CDN_HOST = "127.0.0.2"
+
 
 class NetworkError(RuntimeError):
     """A service did not start or a set-up step failed; the message says which and why."""
@@ -89,15 +93,17 @@ class LocalNetwork:
 
     async def start(self) -> None:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        library_port, tracker_port, seeder_port = free_port(), free_port(), free_port()
+        library_port, tracker_port = free_port(), free_port()
+        seeder_port = free_port(CDN_HOST)
         self.library_url = f"http://127.0.0.1:{library_port}"
         self.tracker_url = f"http://127.0.0.1:{tracker_port}"
-        self.seeder_url = f"http://127.0.0.1:{seeder_port}"
+        self.seeder_url = f"http://{CDN_HOST}:{seeder_port}"
         ports = {
             "PEERPIPE_LIBRARY_PORT": str(library_port),
             "PEERPIPE_TRACKER_PORT": str(tracker_port),
+            "PEERPIPE_SEEDER_HOST": CDN_HOST,
             "PEERPIPE_SEEDER_PORT": str(seeder_port),
-            "PEERPIPE_SEEDER_BT_PORT": str(free_port()),
+            "PEERPIPE_SEEDER_BT_PORT": str(free_port(CDN_HOST)),
             "PEERPIPE_SEEDER_HTTP_RATE_LIMIT": str(self.cdn_http_rate_limit),
             "PEERPIPE_SEEDER_UPLOAD_RATE_LIMIT": str(self.cdn_upload_rate_limit),
         }

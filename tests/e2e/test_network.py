@@ -41,5 +41,6 @@ async def test_owners_install_from_swarm_and_cdn_and_non_owner_is_refused(tmp_pa
     assert result.release_bytes >= 24 * MIB
     assert result.peer_bytes > 0, "the owners never traded a byte with each other"
     assert result.cdn_bytes < 2 * result.release_bytes
+    assert dict(result.library_status) == dict.fromkeys(OWNERS, "installed")
     owners_total = sum(by_user[u].peer_bytes + by_user[u].cdn_bytes for u in OWNERS)
     assert owners_total >= 2 * result.release_bytes * 0.95
