@@ -27,6 +27,11 @@ class TorrentError(AgentError):
     """The manifest's torrent is unusable or libtorrent reported a fatal error."""
 
 
+class ContentRejected(AgentError):
+    """Bytes served for a release keep failing its signed piece hashes and no source sends
+    valid ones: a compromised CDN node or swarm (TUF's arbitrary software attack)."""
+
+
 class VerificationFailed(AgentError):
     """Installed files do not match the signed manifest."""
 

@@ -24,7 +24,13 @@ from peerpipe.config import Config
 from peerpipe.logs import fields
 
 from .cdn import CdnNodes
-from .errors import AccessRefused, AgentError, NotEnoughDiskSpace, VerificationFailed
+from .errors import (
+    AccessRefused,
+    AgentError,
+    ContentRejected,
+    NotEnoughDiskSpace,
+    VerificationFailed,
+)
 from .library import LibraryClient
 from .model import Download, DownloadState, utc_now
 from .release import Manifest, ReleaseSource
@@ -132,6 +138,9 @@ async def _install(rt: Runtime, download_id: str, library: LibraryClient, began:
     rt.transfers[download_id] = transfer
     try:
         await transfer.run(lambda *a, **k: _progress(rt, began, *a, **k))
+    except ContentRejected:
+        await _discard_rejected(rt, download_id, handle, save_path / str(manifest.release))
+        raise
     finally:
         rt.transfers.pop(download_id, None)
     await rt.update(download_id, state=DownloadState.VERIFYING)
@@ -143,6 +152,23 @@ async def _install(rt: Runtime, download_id: str, library: LibraryClient, began:
         raise VerificationFailed(f"{len(mismatches)} file(s) do not match the manifest: {listed}")
     await rt.update(download_id, verified=True)
     await library.report_status(game_id, "installed")
+
+
+async def _discard_rejected(rt: Runtime, download_id: str, handle: Any, release_root: Path) -> None:
+    """Drop a release whose served content was rejected: its torrent, and its partial files
+    unless that release is installed already (then its files are the verified ones)."""
+    rt.forget_torrent(download_id)
+    await rt.swarms.remove_and_wait(handle)
+    game_id, release = rt.record(download_id).game_id, rt.record(download_id).release
+    installed = [
+        other
+        for other in await rt.store.all()
+        if other.id != download_id
+        and (other.game_id, other.release, other.state)
+        == (game_id, release, DownloadState.INSTALLED)
+    ]
+    if not installed:
+        await asyncio.to_thread(shutil.rmtree, release_root, True)
 
 
 async def flushed(rt: Runtime, download_id: str, handle: Any, deadline: float = 30.0) -> None:

@@ -18,7 +18,7 @@ from peerpipe.logs import fields
 
 from .accounting import ByteLedger, Source
 from .cdn import CdnNode, CdnNodes, web_seed_url
-from .errors import TorrentError
+from .errors import ContentRejected, TorrentError
 from .offload import (
     OffloadController,
     OffloadPolicy,
@@ -31,6 +31,10 @@ from .swarm import ConnectionPoll, Swarms, torrent_failure
 log = logging.getLogger("peerpipe.peer.transfer")
 _CONTROL_SECONDS = 1.0
 _PERSIST_SECONDS = 2.0
+# With bytes already rejected by the piece hashes, this long without one valid byte means no
+# source left is honest: hostile peers are banned on their second bad piece and honest ones
+# keep the download moving, so a stall after failures is the CDN itself serving bad content.
+REJECTED_CONTENT_STALL_SECONDS = 10.0
 # While players deliver the target rate, the CDN gives each at most this share of it: enough
 # to keep new pieces entering the swarm (six players with a 20 MB/s node: 6 x 1.5 MB/s) but
 # little enough that they fetch most pieces from each other (bench/agent.py, scenario 2).
@@ -98,11 +102,15 @@ class Transfer:
         ledger = ByteLedger()
         payload_at_start = useful_payload(self._handle.status())
         persisted_at = time.monotonic()
+        watch = ContentWatch(time.monotonic())
         while True:
             status = self._handle.status()
             failure = torrent_failure(status)
             if failure:
                 raise TorrentError(failure)
+            watch.observe(
+                time.monotonic(), int(status.total_wanted_done), int(status.total_failed_bytes)
+            )
             checking = str(status.state).startswith("checking")
             poll = self._swarms.poll(self._handle, cdn_endpoints)
             ledger.observe(poll.samples)
@@ -209,6 +217,26 @@ class Transfer:
                 waiting_sources=sample.waiting_sources,
             ),
         )
+
+
+class ContentWatch:
+    """Tells a download whose only remaining sources serve content failing the signed hashes."""
+
+    def __init__(self, now: float, stall_seconds: float = REJECTED_CONTENT_STALL_SECONDS) -> None:
+        self._stall = stall_seconds
+        self._progress_at = now
+        self._done = -1
+
+    def observe(self, now: float, done_bytes: int, failed_bytes: int) -> None:
+        if done_bytes > self._done:
+            self._done, self._progress_at = done_bytes, now
+            return
+        if failed_bytes > 0 and now - self._progress_at >= self._stall:
+            raise ContentRejected(
+                f"ArbitrarySoftware: arbitrary software attack: {failed_bytes} bytes served for "
+                "this release failed its signed piece hashes and no source has sent valid data "
+                f"for {self._stall:.0f}s; nothing was installed"
+            )
 
 
 def useful_payload(status: Any) -> int:

@@ -260,6 +260,14 @@ def _arbitrary_software(network: Network) -> None:
     stored.write_bytes(stored.read_bytes().replace(b'"version":"2.0.0"', b'"version":"6.6.6"'))
 
 
+def _tampered_content(network: Network) -> None:
+    # The signed manifest is intact; the CDN node serves release bytes that do not match it.
+    served = network.origin.seeder.origin_dir / "files" / GAME / "2" / "bin" / "game"
+    data = bytearray(served.read_bytes())
+    data[::4096] = bytes(b ^ 0xFF for b in data[::4096])
+    served.write_bytes(bytes(data))
+
+
 def _revoked_key(network: Network) -> None:
     acme = network.signer("acme").public_key.keyid
     TrustRepository(network.origin.trust_dir).revoke_key(acme, [network.signer("admin")])
@@ -275,6 +283,7 @@ ATTACKS: dict[str, tuple[Callable[[Network], None], str]] = {
     "wrong-software": (_wrong_software, "WrongSoftware: wrong software attack"),
     "arbitrary-software": (_arbitrary_software, "ArbitrarySoftware: arbitrary software attack"),
     "revoked-key": (_revoked_key, "RevokedKey: revoked key"),
+    "tampered-content": (_tampered_content, "ArbitrarySoftware: arbitrary software attack"),
     "symlink-in-torrent": (_symlink_in_torrent, "UnsafePath: unsafe path 'bin/evil'"),
 }
 
