@@ -17,6 +17,7 @@ from library_api import (
     internal_routes,
     openapi,
     playtime_routes,
+    release_key_routes,
     savegame_routes,
     settings_routes,
     user_routes,
@@ -155,6 +156,7 @@ def create_app(config: Config, options: LibraryOptions | None = None) -> web.App
     app.router.add_get("/metrics", metrics_handler(metrics.registry))
     openapi.add_routes(app)
     internal_routes.add_routes(app, BASE_PATH)
+    release_key_routes.add_routes(app, BASE_PATH, config.platform_key)
     ws_routes.add_routes(app, BASE_PATH)
     playtime_routes.add_routes(app, BASE_PATH)
     family_routes.add_routes(app, BASE_PATH)

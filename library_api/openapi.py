@@ -14,10 +14,11 @@ from aiohttp import web
 from library_api.openapi_activity_paths import ACTIVITY_PATHS
 from library_api.openapi_library_paths import LIBRARY_PATHS
 from library_api.openapi_operations import ID
+from library_api.openapi_release_key_paths import RELEASE_KEY_PATHS
 from library_api.openapi_schemas import SCHEMAS
 
 PATH_PARAMETER = re.compile(r"{(\w+)}")
-PATHS = {**LIBRARY_PATHS, **ACTIVITY_PATHS}
+PATHS = {**LIBRARY_PATHS, **ACTIVITY_PATHS, **RELEASE_KEY_PATHS}
 
 
 def _with_path_parameters(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -35,7 +35,7 @@ from seeder.chunking import FileDigest, KnownParts, chunk_file
 from seeder.errors import PublishError, RegistrationError
 from seeder.origin import FileCopy, LocalOrigin, OriginStore
 from seeder.preload import SealingOrigin, parse_unlock_at, save_release_key
-from seeder.registration import register_release
+from seeder.registration import register_release, register_release_key
 from seeder.torrent import create_release_torrent
 from seeder.upload import ReleaseUpload
 from signing import (
@@ -208,6 +208,8 @@ def _keep_key(config: Config, result: PublishResult, key: bytes) -> PublishResul
 def _register(config: Config, result: PublishResult, title: str, publisher: str) -> None:
     try:
         register_release(config, result.manifest, title, publisher)
+        if result.manifest.unlock_at is not None:
+            register_release_key(config, result.manifest, result.release_key)
     except RegistrationError as exc:
         # The release is signed and on the origin; publishing the same build again retries
         # only the registration.

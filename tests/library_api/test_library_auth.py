@@ -8,12 +8,26 @@ import pytest
 from library_support import PLATFORM_KEY, Library, bearer
 
 from peerpipe.tokens import Role, mint_token
+from signing.sealing import key_check
+
+RELEASE_KEY = bytes(range(32))
 
 INTERNAL_CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/library/internal/ownership", {"json": {"user_id": "u", "game_id": "g"}}),
     ("DELETE", "/api/v1/library/internal/ownership/u/g", {}),
     ("GET", "/api/v1/library/internal/access", {"params": {"user_id": "u", "game_id": "g"}}),
     ("PUT", "/api/v1/library/internal/catalog/g", {"json": {"title": "G", "publisher": "P"}}),
+    (
+        "PUT",
+        "/api/v1/library/internal/release-keys/g/1",
+        {
+            "json": {
+                "key": RELEASE_KEY.hex(),
+                "unlock_at": "2030-01-01T00:00:00Z",
+                "key_check": key_check(RELEASE_KEY),
+            }
+        },
+    ),
 ]
 
 
@@ -81,6 +95,8 @@ def test_every_user_endpoint_takes_part_in_the_idor_test() -> None:
         ("GET", "/api/v1/library/passkey"),
         ("POST", "/api/v1/library/passkey/rotate"),
         ("GET", "/api/v1/library/ws"),
+        # Release keys go to the caller only; support and admins cannot fetch one for anyone.
+        ("GET", "/api/v1/library/{game_id}/releases/{release}/key"),
     }
     assert user_endpoints - set(ACTING) == own_only
 

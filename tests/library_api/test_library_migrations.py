@@ -20,6 +20,7 @@ TABLES = {
     "alembic_version", "users", "passkeys", "catalog", "library_entries", "user_categories",
     "entry_categories", "processed_events", "playtime_sessions", "family_members",
     "achievements", "achievement_progress", "wishlist", "game_settings", "savegames",
+    "release_keys",
 }  # fmt: skip
 
 
@@ -42,7 +43,7 @@ async def test_migrations_build_the_models_schema_from_empty(empty_database_url:
     finally:
         await engine.dispose()
     assert tables == TABLES
-    assert version == "0002"
+    assert version == "0003"
     assert differences == []
 
 
@@ -60,7 +61,7 @@ def test_alembic_command_line_migrates_the_given_database(empty_database_url: st
         cwd=REPO, capture_output=True, text=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
-    assert "0002 (head)" in current.stdout, current.stdout + current.stderr
+    assert "0003 (head)" in current.stdout, current.stdout + current.stderr
 
 
 NOW = "'2024-01-01 00:00:00.000000'"
