@@ -87,24 +87,41 @@ def _count_in(engine: Engine, state: DownloadState) -> Callable[[], float]:
 
 
 def create_app(config: Config, *, release_source: ReleaseSource | None = None) -> web.Application:
-    """The agent: its local API plus the install engine running in the background."""
+    """The agent: its local API plus the install engine and the updater in the background."""
+    # python-tuf loads with the updater, only when an agent app is built
+    from . import routes_updates
+    from .trust import TrustedReleases
+    from .updater import Updater
+
     token = load_or_create_api_token(config.agent.data_dir)
-    app = web.Application(middlewares=[problem_middleware, _auth_middleware(token), agent_errors])
-    engine = Engine(config, release_source=release_source)
+    middlewares = [
+        problem_middleware,
+        _auth_middleware(token),
+        agent_errors,
+        routes_updates.update_errors,
+    ]
+    app = web.Application(middlewares=middlewares)
+    trusted = TrustedReleases(config.agent)
+    engine = Engine(config, release_source=release_source or trusted)
     app[ENGINE] = engine
+    updater = Updater(engine.install_dir, trusted.latest, config.agent.cdn_urls)
+    app[routes_updates.UPDATER] = updater
     registry = CollectorRegistry()
     _metrics(registry, engine)
 
     async def start_engine(_: web.Application) -> None:
         await engine.start()
+        await updater.start()  # finishes or rolls back updates a crash interrupted
 
     async def stop_engine(_: web.Application) -> None:
+        await updater.close()
         await engine.close()
 
     app.on_startup.append(start_engine)
     app.on_cleanup.append(stop_engine)
     add_routes(app)
     routes_agent.add_routes(app)
+    routes_updates.add_routes(app)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_handler(registry))
     return app

@@ -1,5 +1,6 @@
 """``peerpipe agent serve`` and the player's commands over the agent API: ``install``,
-``downloads``, ``pause|resume|cancel``, ``verify``, ``repair``, ``settings show|set``."""
+``downloads``, ``pause|resume|cancel``, ``verify``, ``repair``, ``update``, ``rollback``,
+``settings show|set``."""
 
 from __future__ import annotations
 
@@ -45,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         check = _client_parser(subparsers, action, f"{action} an installed game")
         check.add_argument("game", help="game id")
         check.set_defaults(handler=verify_game if action == "verify" else repair_game)
+
+    update = _client_parser(subparsers, "update", "update an installed game to its latest release")
+    update.add_argument("game", help="game id")
+    update.set_defaults(handler=update_game)
+    back = _client_parser(subparsers, "rollback", "switch a game back to its previous release")
+    back.add_argument("game", help="game id")
+    back.set_defaults(handler=rollback_game)
 
     settings = _client_parser(subparsers, "settings", "show or change the agent's settings")
     settings_commands = settings.add_subparsers(dest="settings_command", required=True)
@@ -196,6 +204,53 @@ def set_settings(args: argparse.Namespace, config: Config) -> int:
 
     async def command(client: AgentClient) -> int:
         print(json.dumps(await client.call("PUT", "/settings", changes), indent=2, sort_keys=True))
+        return 0
+
+    return run_command(config, args.agent_url, command)
+
+
+def update_game(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        check = await client.call("POST", f"/updates/{args.game}/check")
+        if not check["update_available"]:
+            print(f"{args.game} is up to date (release {check['installed_release']})")
+            return 0
+        print(
+            f"{args.game}: release {check['installed_release']} -> {check['latest_release']}"
+            + (" (critical)" if check["critical"] else "")
+        )
+        if check["changelog"]:
+            print(check["changelog"])
+        await client.call("POST", f"/updates/{args.game}/download")
+        run = await _follow_update(client, args.game)
+        if run["state"] == "updated":
+            print(
+                f"updated {args.game} to release {run['to_release']} ({run['fetched_bytes']} "
+                f"bytes fetched, {run['reused_bytes']} reused from the installed release)"
+            )
+            return 0
+        print(f"error: update failed: {run['error']}", file=sys.stderr)
+        return 1
+
+    return run_command(config, args.agent_url, command)
+
+
+async def _follow_update(client: AgentClient, game: str) -> dict[str, Any]:
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(game, total=None)
+        while True:
+            run: dict[str, Any] = (await client.call("GET", f"/updates/{game}"))["update"]
+            progress.update(task, total=run["total_bytes"] or None, completed=run["done_bytes"])
+            if run["state"] != "running":
+                return run
+            await asyncio.sleep(_POLL_SECONDS)
+
+
+def rollback_game(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        switched = await client.call("POST", f"/updates/{args.game}/rollback")
+        print(f"{args.game} rolled back to release {switched['release']}")
         return 0
 
     return run_command(config, args.agent_url, command)

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -143,6 +144,11 @@ class Engine:
     @property
     def banned_peers(self) -> int:
         return self._ticker.banned_peers if self._ticker is not None else 0
+
+    def install_dir(self) -> Path:
+        """Where games are installed now (the player's setting, else the configured one)."""
+        chosen = self.settings.install_dir
+        return Path(chosen) if chosen else self._agent.install_dir
 
     @property
     def listen_port(self) -> int:

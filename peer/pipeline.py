@@ -150,8 +150,24 @@ async def _install(rt: Runtime, download_id: str, library: LibraryClient, began:
     if mismatches:
         listed = "; ".join(str(item) for item in mismatches[:5])
         raise VerificationFailed(f"{len(mismatches)} file(s) do not match the manifest: {listed}")
+    await _record_install(save_path, manifest)
     await rt.update(download_id, verified=True)
     await library.report_status(game_id, "installed")
+
+
+async def _record_install(game_dir: Path, manifest: Manifest) -> None:
+    """Tell the updater which release this game directory now runs (its later updates start
+    from it). Only a signed manifest can be recorded: test sources hand out look-alikes."""
+    from signing import ReleaseManifest  # python-tuf loads only with the trust path
+
+    from .updates import record_install
+
+    if isinstance(manifest, ReleaseManifest):
+        pointer = await asyncio.to_thread(record_install, game_dir, manifest)
+        log.info(
+            "install recorded for updates",
+            extra=fields(game_id=manifest.game_id, release=pointer.release),
+        )
 
 
 async def _discard_rejected(rt: Runtime, download_id: str, handle: Any, release_root: Path) -> None:
