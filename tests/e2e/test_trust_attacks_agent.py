@@ -274,6 +274,8 @@ def _revoked_key(network: Network) -> None:
     network.sync_cdn()
 
 
+BOOKKEEPING = {"current.json", ".manifests", ".update.lock"}
+
 ATTACKS: dict[str, tuple[Callable[[Network], None], str]] = {
     "freeze": (_freeze, "FreezeAttack: freeze attack"),
     "rollback": (_rollback, "RollbackAttack: rollback attack"),
@@ -305,7 +307,11 @@ async def test_agent_refuses_a_tampered_release_and_keeps_the_installed_one(
 
     assert state == "failed"
     assert error is not None and named in error, error
-    assert sorted(p.name for p in (network.install_dir / GAME).iterdir()) == ["1"]
+    game_dir = network.install_dir / GAME
+    # release folders and anything staged: only release 1, as installed (the updater's own
+    # bookkeeping, current.json and .manifests/, may sit beside it)
+    written = sorted(p.name for p in game_dir.iterdir() if p.name not in BOOKKEEPING)
+    assert written == ["1"]
     assert tree(release_1) == installed
 
 
