@@ -89,7 +89,8 @@ def _count_in(engine: Engine, state: DownloadState) -> Callable[[], float]:
 def create_app(config: Config, *, release_source: ReleaseSource | None = None) -> web.Application:
     """The agent: its local API plus the install engine and the updater in the background."""
     # python-tuf loads with the updater, only when an agent app is built
-    from . import routes_updates
+    from . import routes_auto_updates, routes_preload, routes_updates
+    from .preloader import Preloader
     from .trust import TrustedReleases
     from .updater import Updater
 
@@ -99,6 +100,7 @@ def create_app(config: Config, *, release_source: ReleaseSource | None = None) -
         _auth_middleware(token),
         agent_errors,
         routes_updates.update_errors,
+        routes_preload.preload_errors,
     ]
     app = web.Application(middlewares=middlewares)
     trusted = TrustedReleases(config.agent)
@@ -106,14 +108,21 @@ def create_app(config: Config, *, release_source: ReleaseSource | None = None) -
     app[ENGINE] = engine
     updater = Updater(engine.install_dir, trusted.latest, config.agent.cdn_urls)
     app[routes_updates.UPDATER] = updater
+    agent = config.agent
+    preloader = Preloader(
+        engine.install_dir, trusted.latest, agent.cdn_urls, agent.library_url, agent.user_token
+    )
+    app[routes_preload.PRELOADER] = preloader
     registry = CollectorRegistry()
     _metrics(registry, engine)
 
     async def start_engine(_: web.Application) -> None:
         await engine.start()
         await updater.start()  # finishes or rolls back updates a crash interrupted
+        await preloader.start()
 
     async def stop_engine(_: web.Application) -> None:
+        await preloader.close()
         await updater.close()
         await engine.close()
 
@@ -122,6 +131,8 @@ def create_app(config: Config, *, release_source: ReleaseSource | None = None) -
     add_routes(app)
     routes_agent.add_routes(app)
     routes_updates.add_routes(app)
+    routes_preload.add_routes(app)
+    routes_auto_updates.add_routes(app)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_handler(registry))
     return app

@@ -46,3 +46,15 @@ class DownloadNotFound(AgentError):
 
 class DownloadConflict(AgentError):
     """The download is in a state that does not allow the request (e.g. resume when installed)."""
+
+
+class ReleaseLocked(AgentError):
+    """The library holds the release key back until the unlock time."""
+
+    def __init__(self, message: str, unlock_at: str | None) -> None:
+        super().__init__(message)
+        self.unlock_at = unlock_at
+
+
+class KeyRefused(AgentError):
+    """The library refuses the release key: the player does not own the game."""

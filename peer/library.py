@@ -10,7 +10,7 @@ import jwt
 
 from peerpipe.logs import fields
 
-from .errors import AccessRefused, LibraryUnavailable
+from .errors import AccessRefused, KeyRefused, LibraryUnavailable, ReleaseLocked
 
 log = logging.getLogger("peerpipe.peer.library")
 
@@ -63,6 +63,23 @@ class LibraryClient:
         if status != 200 or not isinstance(passkey, str) or not passkey:
             raise LibraryUnavailable(f"library API gave no passkey ({status}): {_detail(body)}")
         return passkey
+
+    async def release_key(self, game_id: str, release: int) -> bytes:
+        """The key of a locked release; ReleaseLocked before its unlock time, KeyRefused
+        when the player does not own the game."""
+        status, body = await self._get(f"/{game_id}/releases/{release}/key")
+        if status == 425:
+            unlock_at = body.get("unlock_at")
+            raise ReleaseLocked(_detail(body), unlock_at if isinstance(unlock_at, str) else None)
+        if status == 403:
+            raise KeyRefused(f"the library refuses the key of {game_id}: {_detail(body)}")
+        key = body.get("key")
+        if status != 200 or not isinstance(key, str):
+            raise LibraryUnavailable(f"library API gave no release key ({status}): {_detail(body)}")
+        try:
+            return bytes.fromhex(key)
+        except ValueError:
+            raise LibraryUnavailable("library API sent a release key that is not hex") from None
 
     async def report_status(self, game_id: str, status: str) -> None:
         """Tell the library the install status; failures are logged, never fatal."""
