@@ -21,6 +21,7 @@ from redis.exceptions import RedisError, ResponseError
 from library_api.errors import InvalidRequest, StoreUnavailable
 from library_api.events import CloudEvent, Fanout, Subscription
 from peerpipe.logs import fields
+from peerpipe.streams import follow_stream
 
 STREAM_MAXLEN = 100_000
 BLOCK_MS = 500
@@ -79,22 +80,13 @@ class RedisStreamEventBus:
 
     async def _follow(self, last: str) -> None:
         assert self._redis is not None
-        while True:
-            try:
-                answer: Any = await self._redis.xread(
-                    {self._stream: last}, count=100, block=BLOCK_MS
-                )
-            except (RedisError, OSError) as exc:
-                log.warning("event stream read failed", extra=fields(error=str(exc)))
-                await asyncio.sleep(1.0)
-                continue
-            for _stream, entries in answer or []:
-                for entry_id, raw in entries:
-                    last = entry_id.decode()
-                    try:
-                        self._fanout.deliver(_decode(raw))
-                    except InvalidRequest as exc:
-                        log.warning("bad event on stream", extra=fields(id=last, error=str(exc)))
+        await follow_stream(self._redis, self._stream, last, self._deliver, log, BLOCK_MS)
+
+    async def _deliver(self, entry_id: str, raw: dict[bytes, bytes]) -> None:
+        try:
+            self._fanout.deliver(_decode(raw))
+        except InvalidRequest as exc:
+            log.warning("bad event on stream", extra=fields(id=entry_id, error=str(exc)))
 
 
 class StreamConsumer:

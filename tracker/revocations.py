@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from peerpipe.logs import fields
+from peerpipe.streams import follow_stream
 from tracker.errors import TrackerError
 
 GAME_REVOKED = "library.game.revoked"
@@ -82,22 +83,13 @@ class RedisRevocationFeed:
                 await self._task
 
     async def _follow(self, last: str, on_revoked: OnRevoked) -> None:
-        while True:
+        async def apply(entry_id: str, raw: dict[bytes, bytes]) -> None:
+            revoked = revoked_game(raw)
+            if revoked is None:
+                return
             try:
-                answer: Any = await self._redis.xread(
-                    {self._stream: last}, count=100, block=BLOCK_MS
-                )
-            except (RedisError, OSError) as exc:
-                log.warning("event stream read failed", extra=fields(error=str(exc)))
-                await asyncio.sleep(1.0)
-                continue
-            for _stream, entries in answer or []:
-                for entry_id, raw in entries:
-                    last = entry_id.decode()
-                    revoked = revoked_game(raw)
-                    if revoked is None:
-                        continue
-                    try:
-                        await on_revoked(*revoked)
-                    except Exception:
-                        log.exception("revocation failed", extra=fields(id=last))
+                await on_revoked(*revoked)
+            except Exception:
+                log.exception("revocation failed", extra=fields(id=entry_id))
+
+        await follow_stream(self._redis, self._stream, last, apply, log, BLOCK_MS)
