@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as redis
+from ci_guard import unavailable
 from library_support import SERVICE, Library, bearer, library_config
 
 from library_api import create_app
@@ -120,9 +121,7 @@ async def redis_library(tmp_path: Path, database_url: str) -> AsyncIterator[tupl
     try:
         await client.ping()
     except (OSError, redis.RedisError) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is not available: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is not available: {exc}")
+        unavailable(f"Redis at {REDIS_URL} is not available: {exc}")
     config = library_config(tmp_path, database_url)
     config = replace(config, library=replace(config.library, redis_url=REDIS_URL))
     options = LibraryOptions(
