@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from trust_support import GAME, TrustWorld, make_manifest, new_signer, trust_world
+from release_factory import new_signer
+from trust_support import GAME, TrustWorld, make_manifest, trust_world
 
 from signing import (
     ArbitrarySoftware,

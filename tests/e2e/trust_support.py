@@ -4,71 +4,23 @@ agents' ``TrustClient``s pinned to its first root (a plain module: fixtures live
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import release_factory
+from release_factory import new_signer
 from trust_simulator import RepositorySimulator
 
-from signing import (
-    ChunkRef,
-    ManifestFile,
-    ReleaseManifest,
-    TorrentRef,
-    TrustClient,
-    TrustRepository,
-    generate_key,
-    load_signer,
-    save_private_key,
-)
-from signing.torrent_files import bencode
+from signing import ReleaseManifest, TrustClient, TrustRepository
 from signing.tuf_api import Signer
 
 GAME = "space-miner"
 OTHER_GAME = "moon-base"
 
 
-def new_signer(directory: Path, name: str) -> Signer:
-    path = directory / f"{name}.pem"
-    save_private_key(generate_key(), path, passphrase=None)
-    return load_signer(path, passphrase=None)
-
-
 def make_manifest(game_id: str = GAME, release: int = 1, content: bytes = b"") -> ReleaseManifest:
     content = content or f"{game_id} release {release}\n".encode() * 50
-    digest = hashlib.sha256(content).hexdigest()
-    return ReleaseManifest(
-        game_id=game_id,
-        version=f"1.{release}.0",
-        release=release,
-        created="2026-11-23T05:00:00+00:00",
-        total_size=len(content),
-        files=(
-            ManifestFile(
-                path="bin/game",
-                size=len(content),
-                mode=0o755,
-                sha256=digest,
-                chunks=(ChunkRef(sha256=digest, offset=0, size=len(content)),),
-            ),
-        ),
-        torrent=TorrentRef(
-            name=str(release),
-            piece_length=16384,
-            info_hash_v1="ab" * 20,
-            info_hash_v2="cd" * 32,
-            data=bencode(
-                {
-                    "info": {
-                        "name": str(release),
-                        "piece length": 16384,
-                        "pieces": b"",
-                        "files": [{"length": len(content), "path": ["bin", "game"]}],
-                    }
-                }
-            ),
-        ),
-    )
+    return release_factory.make_manifest(game_id, release, {"bin/game": content})
 
 
 @dataclass

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from signing_support import new_signer, serve_repository
+from release_factory import new_signer
+from signing_support import serve_repository
 
 from peerpipe.service import RunningApp
 from signing import TrustClient, TrustRepository, load_public_key, public_key_path

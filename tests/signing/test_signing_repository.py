@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from signing_support import make_manifest, new_signer, serve_repository
+from release_factory import new_signer
+from signing_support import make_manifest, serve_repository
 
 from signing import (
     ArbitrarySoftware,

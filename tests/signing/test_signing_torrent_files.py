@@ -12,7 +12,8 @@ import libtorrent as lt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from signing_support import make_manifest, torrent_for
+from release_factory import torrent_for
+from signing_support import make_manifest
 
 from signing import ChunkRef, ManifestError, ManifestFile, ReleaseManifest, TorrentRef, UnsafePath
 from signing.torrent_files import bdecode, bencode, check_torrent_files
