@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,12 +40,45 @@ def test_only_empty_files_is_refused(make_build: BuildMaker) -> None:
         scan_build(make_build({"a": b"", "b/c": b""}))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
-def test_unreadable_file_is_refused(make_build: BuildMaker) -> None:
-    root = make_build({"secret.bin": b"x"})
-    os.chmod(root / "secret.bin", 0)
-    with pytest.raises(PublishError, match=r"cannot read secret\.bin"):
-        scan_build(root)
+def test_unreadable_file_is_refused() -> None:
+    # Outside pytest's private tmp folders, so that ``nobody`` can reach the build.
+    root = Path(tempfile.mkdtemp(prefix="peerpipe-build-"))
+    try:
+        root.chmod(0o755)
+        (root / "ok.bin").write_bytes(b"fine")
+        (root / "secret.bin").write_bytes(b"x")
+        os.chmod(root / "secret.bin", 0)
+        assert "cannot read secret.bin" in _scan_error_unprivileged(root)
+    finally:
+        shutil.rmtree(root)
+
+
+def _scan_error_unprivileged(root: Path) -> str:
+    """The PublishError message of scanning ``root`` in a forked child that, when the tests
+    run as root (as CI does), first becomes ``nobody``: root reads every file."""
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(reader)
+        message = "scan raised no PublishError"
+        try:
+            if os.geteuid() == 0:
+                nobody = pwd.getpwnam("nobody")
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+            scan_build(root)
+        except PublishError as exc:
+            message = str(exc)
+        except BaseException as exc:
+            message = f"unexpected {exc!r}"
+        os.write(writer, message.encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(child, 0)
+    return message
 
 
 def test_symlink_leaving_the_build_is_refused(make_build: BuildMaker, tmp_path: Path) -> None:
