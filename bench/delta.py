@@ -14,7 +14,14 @@ deletions cost nothing). In the same run:
 - ``fixed_1mib``: fixed 1 MiB chunks per file matched by SHA-256 (Steam-style depots);
 - ``whole_file``: every file whose SHA-256 is new, in full (renames free);
 - the update applied from a local CDN node (the real seeder app on loopback) against a full
-  install of the new release through the same chunk path.
+  install of the new release through the same chunk path; ``cdn_path_measured_over_changed``
+  is the bytes that update really fetched over HTTP;
+- the swarm path (``swarm_path``): the same update with the agent's swarm source first, a
+  libtorrent seeder of the new release found through a loopback announce endpoint and the
+  CDN node behind it. BitTorrent moves whole pieces (the release's torrent as the publish
+  pipeline makes it, 256 KiB to 4 MiB pieces, files piece-aligned), so its bytes exceed the
+  missing chunks: ``swarm_pieces_over_changed`` is the computed figure for the whole patch,
+  ``measured_over_changed`` the payload the swarm really sent plus the CDN's share.
 
 The same figures for three separate patches (small scattered edits only, asset changes
 only, new/renamed/removed files only) show where the overhead comes from. The last line
@@ -37,15 +44,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
+import libtorrent as lt
+from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from peer.updates import HttpChunkSource, UpdateApplier, plan_update
+from peer.swarm import Swarms
+from peer.updates import (
+    FetchChunk,
+    FetchRange,
+    HttpChunkSource,
+    PieceMap,
+    SwarmAccess,
+    UpdateApplier,
+    UpdatePlan,
+    plan_update,
+    update_sources,
+)
 from peerpipe.config import Config
-from peerpipe.service import start_app
+from peerpipe.service import RunningApp, start_app
+from peerpipe.torrent_session import session_settings
 from seeder import create_app
+from seeder.build import scan_build
 from seeder.chunking import DEFAULT_PARAMS, PART_PARAMS, ChunkParams, FileDigest, chunk_stream
 from seeder.origin import LocalOrigin
+from seeder.torrent import create_release_torrent
 from signing import ManifestFile, ReleaseManifest, TorrentRef
 
 KIB, MIB = 1024, 1024 * 1024
@@ -281,6 +304,86 @@ async def time_update(
     }
 
 
+def swarm_piece_bytes(plan: UpdatePlan, pieces: PieceMap) -> int:
+    """The file bytes of every piece holding a range the plan fetches (each piece once):
+    what the swarm would send if peers served every missing byte."""
+    wanted: set[int] = set()
+    for file in plan.files:
+        for op in file.ops:
+            if isinstance(op, FetchChunk | FetchRange):
+                wanted.update(pieces.pieces(file.path, op.target_offset, op.size))
+    return sum(pieces.payload(piece) for piece in wanted)
+
+
+def torrent_of(root: Path, release: int, files: dict[str, bytes]) -> TorrentRef:
+    """The release's torrent as the publish pipeline makes it, over files written to disk."""
+    for path, data in files.items():
+        (root / str(release) / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / str(release) / path).write_bytes(data)
+    return create_release_torrent(scan_build(root / str(release)), GAME, release, [], "")
+
+
+async def announce_endpoint(seeder_port: int) -> RunningApp:
+    """A tracker that names one seeder (the swarm's player) to whoever announces."""
+
+    async def announce(_: web.Request) -> web.Response:
+        peer = bytes([127, 0, 0, 1]) + seeder_port.to_bytes(2, "big")
+        body = b"d8:completei1e10:incompletei0e8:intervali60e5:peers6:" + peer + b"e"
+        return web.Response(body=body, content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/{passkey}/announce", announce)
+    return await start_app(app)
+
+
+async def swarm_update(
+    workdir: Path, chunker: Chunker, old: dict[str, bytes], new: dict[str, bytes], changed: int
+) -> dict[str, float | int]:
+    """The update with the agent's sources: a player seeding the new release, then the CDN."""
+    torrent = torrent_of(workdir / "seed", 2, new)
+    old_manifest = chunker.manifest(old, 1)
+    new_manifest = replace(chunker.manifest(new, 2), torrent=torrent)
+    info = lt.torrent_info(torrent.data)
+    planned = swarm_piece_bytes(plan_update(old_manifest, new_manifest), PieceMap(torrent.data))
+    seeder = lt.session(lt.session_params(session_settings()))
+    params = lt.add_torrent_params()
+    params.ti, params.save_path = info, str(workdir / "seed")
+    params.flags |= lt.torrent_flags.seed_mode
+    seeder.add_torrent(params)
+    tracker = await announce_endpoint(int(seeder.listen_port()))
+    node = await start_app(create_app(Config().with_data_dir(workdir / "cdn"), seed=False))
+    swarms = Swarms()
+    game_dir = workdir / "games-swarm"
+    try:
+        await time_apply(node.url, game_dir, old_manifest)
+        async with aiohttp.ClientSession() as http:
+            access = SwarmAccess(swarms, f"{tracker.url}/bench/announce")
+            sources = update_sources(http, [node.url], new_manifest, game_dir, swarm=access)
+            started = time.perf_counter()
+            try:
+                await UpdateApplier(sources.chunks).apply(game_dir, new_manifest)
+            finally:
+                await sources.close()
+            seconds = time.perf_counter() - started
+    finally:
+        await asyncio.to_thread(swarms.close)
+        await node.stop()
+        await tracker.stop()
+        del seeder
+        shutil.rmtree(game_dir, ignore_errors=True)
+    transferred = sources.peer_bytes + sources.cdn_bytes
+    return {
+        "piece_length": torrent.piece_length,
+        "swarm_pieces_bytes": planned,
+        "swarm_pieces_over_changed": round(planned / changed, 3),
+        "peer_bytes": sources.peer_bytes,
+        "peer_chunk_bytes": sources.peer_chunk_bytes,
+        "cdn_bytes": sources.cdn_bytes,
+        "measured_over_changed": round(transferred / changed, 3),
+        "update_seconds": round(seconds, 3),
+    }
+
+
 def run(shape: Shape, workdir: Path, rate_mib: int) -> dict[str, object]:
     game = make_game(shape, random.Random(1))
     old = game.files()
@@ -309,11 +412,14 @@ def run(shape: Shape, workdir: Path, rate_mib: int) -> dict[str, object]:
     new = patch.game.files()
     timing = asyncio.run(time_update(workdir, chunker, old, new, 0))
     limited = asyncio.run(time_update(workdir, chunker, old, new, rate_mib * MIB))
+    swarm = asyncio.run(swarm_update(workdir, chunker, old, new, patch.changed))
     return {
         "game_bytes": sum(len(d) for d in old.values()),
         "patched_bytes": sum(len(d) for d in patch.game.files().values()),
         **main,
         **timing,
+        "cdn_path_measured_over_changed": round(timing["update_fetched_bytes"] / patch.changed, 3),
+        "swarm_path": swarm,
         f"at_{rate_mib}mib_per_s": limited,
         "chunking_and_planning_seconds": round(chunking_seconds, 3),
         "scenarios": scenarios,

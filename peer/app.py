@@ -90,7 +90,7 @@ def create_app(config: Config, *, release_source: ReleaseSource | None = None) -
     """The agent: its local API plus the install engine and the updater in the background."""
     # python-tuf loads with the updater, only when an agent app is built
     from . import routes_auto_updates, routes_preload, routes_updates
-    from .preloader import Preloader
+    from .install_records import InstallRecords
     from .trust import TrustedReleases
     from .updater import Updater
 
@@ -106,23 +106,25 @@ def create_app(config: Config, *, release_source: ReleaseSource | None = None) -
     trusted = TrustedReleases(config.agent)
     engine = Engine(config, release_source=release_source or trusted)
     app[ENGINE] = engine
-    updater = Updater(engine.install_dir, trusted.latest, config.agent.cdn_urls)
-    app[routes_updates.UPDATER] = updater
     agent = config.agent
-    preloader = Preloader(
-        engine.install_dir, trusted.latest, agent.cdn_urls, agent.library_url, agent.user_token
+    updater = Updater(
+        engine.install_dir,
+        trusted.latest,
+        agent.cdn_urls,
+        library_url=agent.library_url,
+        user_token=agent.user_token,
+        installs=InstallRecords(engine),
     )
-    app[routes_preload.PRELOADER] = preloader
+    app[routes_updates.UPDATER] = updater
+    app[routes_preload.PRELOADER] = updater.preloader
     registry = CollectorRegistry()
     _metrics(registry, engine)
 
     async def start_engine(_: web.Application) -> None:
         await engine.start()
         await updater.start()  # finishes or rolls back updates a crash interrupted
-        await preloader.start()
 
     async def stop_engine(_: web.Application) -> None:
-        await preloader.close()
         await updater.close()
         await engine.close()
 

@@ -1,6 +1,6 @@
 """``peerpipe agent serve`` and the player's commands over the agent API: ``install``,
 ``downloads``, ``pause|resume|cancel``, ``verify``, ``repair``, ``update``, ``rollback``,
-``settings show|set``."""
+``preload [status]``, ``unlock``, ``settings show|set``."""
 
 from __future__ import annotations
 
@@ -53,6 +53,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     back = _client_parser(subparsers, "rollback", "switch a game back to its previous release")
     back.add_argument("game", help="game id")
     back.set_defaults(handler=rollback_game)
+    preload = _client_parser(
+        subparsers, "preload", "preload a locked release (`preload GAME`), or show it "
+        "(`preload status GAME`)",
+    )  # fmt: skip
+    preload.add_argument("words", nargs="+", metavar="[status] GAME")
+    preload.add_argument("--no-wait", action="store_true", help="start it and return")
+    preload.set_defaults(handler=preload_command)
+    unlock = _client_parser(subparsers, "unlock", "install a preloaded release once it unlocks")
+    unlock.add_argument("game", help="game id")
+    unlock.set_defaults(handler=unlock_game)
 
     settings = _client_parser(subparsers, "settings", "show or change the agent's settings")
     settings_commands = settings.add_subparsers(dest="settings_command", required=True)
@@ -221,16 +231,89 @@ def update_game(args: argparse.Namespace, config: Config) -> int:
         )
         if check["changelog"]:
             print(check["changelog"])
+        if check["locked"]:
+            print(f"release {check['latest_release']} is locked until {check['unlock_at']}: "
+                  "preloading it instead")  # fmt: skip
         await client.call("POST", f"/updates/{args.game}/download")
+        if check["locked"]:
+            return _preload_outcome(args.game, await _follow_preload(client, args.game))
         run = await _follow_update(client, args.game)
         if run["state"] == "updated":
             print(
                 f"updated {args.game} to release {run['to_release']} ({run['fetched_bytes']} "
-                f"bytes fetched, {run['reused_bytes']} reused from the installed release)"
+                f"bytes fetched: {run['peer_bytes']} from peers, {run['cdn_bytes']} from the "
+                f"CDN; {run['reused_bytes']} reused from the installed release)"
             )
             return 0
         print(f"error: update failed: {run['error']}", file=sys.stderr)
         return 1
+
+    return run_command(config, args.agent_url, command)
+
+
+def preload_command(args: argparse.Namespace, config: Config) -> int:
+    words = list(args.words)
+    if len(words) == 2 and words[0] == "status":
+        return run_command(config, args.agent_url, lambda client: _preload_status(client, words[1]))
+    if len(words) != 1:
+        print("error: usage: peerpipe preload GAME | peerpipe preload status GAME",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    game = words[0]
+
+    async def command(client: AgentClient) -> int:
+        run = await client.call("POST", f"/preload/{game}")
+        print(f"preloading {game} release {run['release']} (locked until {run['unlock_at']}): "
+              f"{run['total']} sealed chunks")  # fmt: skip
+        if args.no_wait:
+            return 0
+        return _preload_outcome(game, await _follow_preload(client, game))
+
+    return run_command(config, args.agent_url, command)
+
+
+async def _preload_status(client: AgentClient, game: str) -> int:
+    run = await client.call("GET", f"/preload/{game}/status")
+    if run["state"] == "none":
+        print(f"{game}: no preload")
+        return 0
+    line = (f"{game}: {run['state']} release {run['release']} ({run['done']}/{run['total']} "
+            f"sealed chunks), unlocks at {run['unlock_at']}")  # fmt: skip
+    print(line + (f": {run['error']}" if run["error"] else ""))
+    return 0
+
+
+async def _follow_preload(client: AgentClient, game: str) -> dict[str, Any]:
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}"
+               "/{task.total} chunks"))  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(f"{game} preload", total=None)
+        while True:
+            run: dict[str, Any] = await client.call("GET", f"/preload/{game}/status")
+            progress.update(task, total=run["total"] or None, completed=run["done"])
+            if run["state"] != "preloading":
+                return run
+            await asyncio.sleep(_POLL_SECONDS)
+
+
+def _preload_outcome(game: str, run: dict[str, Any]) -> int:
+    if run["state"] in ("preloaded", "unlocked"):
+        print(f"preloaded {game} release {run['release']}; it unlocks at {run['unlock_at']} "
+              f"(then: peerpipe unlock {game})")  # fmt: skip
+        return 0
+    print(f"error: preload {run['state']}: {run['error']}", file=sys.stderr)
+    return 1
+
+
+def unlock_game(args: argparse.Namespace, config: Config) -> int:
+    async def command(client: AgentClient) -> int:
+        done = await client.call("POST", f"/preload/{args.game}/unlock")
+        print(
+            f"unlocked {args.game} release {done['release']} ({done['opened_bytes']} new "
+            f"bytes from the preload, peers ({done['peer_bytes']} bytes) and the CDN "
+            f"({done['cdn_bytes']} bytes); {done['reused_bytes']} reused)"
+        )
+        return 0
 
     return run_command(config, args.agent_url, command)
 

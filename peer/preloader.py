@@ -1,35 +1,34 @@
 """Preload and unlock of locked releases: download the sealed chunks before the unlock time,
 then, with the key the library hands to owners from that time, build the release from them
-through the ordinary update applier (verify, atomic switch) without a second download."""
+through the updater (swarm, verify, atomic switch, install record) without a second download.
+
+Unlock works without a finished preload too (after a restart, or for a player who never
+preloaded): whatever sealed chunks are on disk are used, the rest come from the swarm of
+players who unlocked already, or sealed from the CDN.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from peerpipe.logs import fields
 from signing import ReleaseManifest
 
 from .errors import AgentError
-from .library import LibraryClient
-from .updater import GameNotInstalled, Latest
 from .updates import (
     DirectoryChunkStore,
-    FirstAvailable,
-    HttpChunkSource,
-    SealedChunkSource,
-    UpdateApplier,
+    GameNotInstalled,
     installed_manifest,
     preload,
+    preload_dir,
     sealed_requests,
 )
+
+if TYPE_CHECKING:
+    from .updater import Updater
 
 log = logging.getLogger("peerpipe.peer.preloader")
 
@@ -43,7 +42,7 @@ class NotLocked(PreloadError):
 
 
 class PreloadNotReady(PreloadError):
-    """Unlock asked for while no finished preload exists (or one is running)."""
+    """Unlock asked for while the preload is still downloading."""
 
 
 @dataclass(frozen=True)
@@ -68,32 +67,13 @@ class PreloadRun:
         }
 
 
-def preload_dir(game_dir: Path, release: int) -> Path:
-    return game_dir / f".preload-{release}"
-
-
 class Preloader:
-    """Preloads of the games under ``install_dir()``; ``start()`` before use."""
+    """Preloads of the games the updater looks after."""
 
-    def __init__(
-        self,
-        install_dir: Callable[[], Path],
-        latest: Latest,
-        cdn_urls: tuple[str, ...],
-        library_url: str,
-        user_token: str,
-    ) -> None:
-        self._install_dir = install_dir
-        self._latest = latest
-        self._cdn_urls = cdn_urls
-        self._library_url = library_url
-        self._user_token = user_token
-        self._http: aiohttp.ClientSession | None = None
+    def __init__(self, updater: Updater) -> None:
+        self._updater = updater
         self._runs: dict[str, PreloadRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-
-    async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -101,20 +81,6 @@ class Preloader:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            raise RuntimeError("preloader is not started")
-        return self._http
-
-    def _game_dir(self, game_id: str) -> Path:
-        return self._install_dir() / game_id
-
-    def _cdn(self) -> HttpChunkSource:
-        return HttpChunkSource(self._session(), self._cdn_urls)
 
     def status(self, game_id: str) -> dict[str, Any]:
         run = self._runs.get(game_id)
@@ -124,17 +90,19 @@ class Preloader:
         return {"game_id": game_id, **run.to_json()}
 
     async def start_preload(self, game_id: str) -> PreloadRun:
-        """Fetch the signed latest release and download its sealed chunks in the background."""
-        task = self._tasks.get(game_id)
-        if task is not None and not task.done():
-            return self._runs[game_id]
-        game_dir = self._game_dir(game_id)
+        """Fetch the signed latest release and download its sealed chunks in the background;
+        a preload of that release running or done already is returned as it is."""
+        game_dir = self._updater.game_dir(game_id)
         installed = await asyncio.to_thread(installed_manifest, game_dir)
         if installed is None:
             raise GameNotInstalled(f"{game_id} is not installed")
-        manifest, _ = await self._latest(game_id)
+        manifest, _ = await self._updater.latest(game_id)
         if manifest.unlock_at is None:
             raise NotLocked(f"release {manifest.release} of {game_id} is not a preload")
+        current = self._runs.get(game_id)
+        same = current is not None and current.manifest.release == manifest.release
+        if current is not None and same and current.state != "failed":
+            return current
         requests = sealed_requests(installed, manifest)
         store = DirectoryChunkStore(preload_dir(game_dir, manifest.release))
         run = PreloadRun("preloading", manifest, store, len(requests))
@@ -149,7 +117,7 @@ class Preloader:
     ) -> None:
         run = self._runs[game_id]
         try:
-            fetched = await preload(installed, manifest, self._cdn(), run.store)
+            fetched = await preload(installed, manifest, self._updater.cdn(), run.store)
         except (AgentError, OSError, ValueError) as exc:
             log.warning("preload failed", extra=fields(game_id=game_id, error=str(exc)))
             self._runs[game_id] = replace(run, state="failed", error=str(exc))
@@ -163,17 +131,20 @@ class Preloader:
     async def unlock(self, game_id: str) -> dict[str, Any]:
         """Get the key from the library, build and switch to the release, drop the store."""
         run = self._runs.get(game_id)
-        if run is None or run.state != "preloaded":
-            state = run.state if run else "none"
-            raise PreloadNotReady(f"no finished preload of {game_id} (state {state})")
-        manifest = run.manifest
-        library = LibraryClient(self._session(), self._library_url, self._user_token)
-        key = await library.release_key(game_id, manifest.release)
-        source = SealedChunkSource(FirstAvailable([run.store, self._cdn()]), manifest, key)
-        result = await UpdateApplier(source).apply(self._game_dir(game_id), manifest)
-        await asyncio.to_thread(shutil.rmtree, run.store.root, True)
-        self._runs[game_id] = replace(run, state="unlocked")
+        if run is not None and run.state == "preloading":
+            raise PreloadNotReady(f"the preload of {game_id} is still downloading")
+        await self._updater.installed(game_id)
+        if run is not None and run.state != "unlocked":
+            manifest = run.manifest
+        else:
+            manifest, _ = await self._updater.latest(game_id)
+        if manifest.unlock_at is None:
+            raise NotLocked(f"release {manifest.release} of {game_id} is not a preload")
+        result = await self._updater.unlock(game_id, manifest)
+        if run is not None and run.manifest.release == manifest.release:
+            self._runs[game_id] = replace(run, state="unlocked")
         log.info("release unlocked", extra=fields(game_id=game_id, release=manifest.release))
+        update = self._updater.run_json(game_id)
         return {
             "game_id": game_id,
             "release": manifest.release,
@@ -181,4 +152,6 @@ class Preloader:
             # built from the preloaded sealed chunks (opened here), not downloaded again
             "opened_bytes": result.fetched_bytes,
             "reused_bytes": result.reused_bytes,
+            "peer_bytes": update["peer_bytes"] if update else 0,
+            "cdn_bytes": update["cdn_bytes"] if update else 0,
         }

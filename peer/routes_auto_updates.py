@@ -41,7 +41,8 @@ async def put_settings(request: web.Request) -> web.Response:
 
 
 async def schedule(request: web.Request) -> web.Response:
-    """Check every installed game now; start the updates found when auto-updates allow it."""
+    """Check every installed game now; start the updates found when auto-updates allow it
+    (the preloads, for releases still locked)."""
     settings = await _settings(request)
     allowed = settings.allows(datetime.now().time())
     updater = request.app[UPDATER]
@@ -56,11 +57,16 @@ async def schedule(request: web.Request) -> web.Response:
             continue
         checked.append({"game_id": game.game_id, **check.to_json()})
         if allowed and check.available:
+            # a release still locked is preloaded (once), not installed
             try:
                 run = await updater.download(game.game_id)
             except UpdateInProgress:
                 continue
-            started.append({"game_id": game.game_id, **run.to_json()})
+            except AgentError as exc:
+                checked[-1]["error"] = str(exc)
+                continue
+            if run.state != "preloaded":
+                started.append({"game_id": game.game_id, **run.to_json()})
     log.info("auto-update run", extra=fields(allowed=allowed, started=len(started)))
     return web.json_response({"allowed": allowed, "checked": checked, "started": started})
 

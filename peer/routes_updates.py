@@ -1,4 +1,5 @@
-"""``/api/v1/updates``: check, download (delta update), changelog and rollback per game."""
+"""``/api/v1/updates``: check, download (delta update; a preload for a release still locked),
+changelog and rollback per game."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aiohttp import web
 
 from peerpipe.problems import Problem
 
-from .errors import ReleaseUnavailable
+from .errors import LibraryUnavailable, ReleaseUnavailable
 from .updater import GameNotInstalled, Updater
 from .updates import (
     ChunkUnavailable,
@@ -64,6 +65,7 @@ _PROBLEMS: tuple[tuple[type[Exception], int, str, str], ...] = (
     (NotEnoughSpaceForUpdate, 507, "Insufficient Storage", "NOT_ENOUGH_SPACE"),
     (ChunkUnavailable, 502, "Bad Gateway", "CHUNK_UNAVAILABLE"),
     (ReleaseUnavailable, 502, "Bad Gateway", "RELEASE_UNAVAILABLE"),
+    (LibraryUnavailable, 502, "Bad Gateway", "LIBRARY_UNAVAILABLE"),
     (UpdateError, 409, "Conflict", "UPDATE_FAILED"),
 )
 
@@ -73,7 +75,7 @@ async def update_errors(request: web.Request, handler: Any) -> web.StreamRespons
     """The updater's refusals as problem+json."""
     try:
         response: web.StreamResponse = await handler(request)
-    except (GameNotInstalled, ReleaseUnavailable, UpdateError) as exc:
+    except (GameNotInstalled, ReleaseUnavailable, LibraryUnavailable, UpdateError) as exc:
         for kind, status, title, code in _PROBLEMS:
             if isinstance(exc, kind):
                 raise Problem(status, title, str(exc), code=code) from None

@@ -154,6 +154,12 @@ class DownloadStore:
         )
         return bytes(rows[0][0]) if rows else None
 
+    async def forget_resume_data(self, download_id: str) -> None:
+        """Drop a download's resume data (its torrent changed: an update or a rollback)."""
+        await asyncio.to_thread(
+            self._write, "DELETE FROM resume_data WHERE download_id = ?", (download_id,)
+        )
+
     def save_resume_data(self, download_id: str, data: bytes) -> None:
         """Blocking: called from a worker thread (libtorrent hands the data over there)."""
         self._write(

@@ -109,6 +109,8 @@ def publish_command(args: argparse.Namespace, config: Config) -> int:
     )
     if result.key_path is not None:
         print(f"locked until {manifest.unlock_at}; release key saved to {result.key_path}")
+    if result.unlocked_files:
+        print(f"unlocked since {manifest.unlock_at}: its files and torrent are published")
     return 0
 
 

@@ -6,6 +6,17 @@ earlier release of the game already published is public anyway and goes through 
 every other chunk is sealed with the release key and stored under the sealed bytes' SHA-256
 (served as ``/chunks/<sha256>`` like any chunk). Release files and the torrent (the plaintext
 web seed and swarm) are held back: they are published at unlock time.
+
+Publishing the build of a locked release again (:func:`republish_locked`):
+
+- with the same unlock time, before it: nothing changes; the same release comes back and its
+  registration (swarm, key escrow) is retried;
+- from the unlock time on, with the same unlock time or none: the held-back files and torrent
+  are published, so CDN nodes serve the release as a web seed and seed it like any other;
+- with another unlock time: refused. Players may hold chunks sealed with its key and the
+  library hands that key out at the first time; a new date means a new release (another
+  version), which the publisher asks for explicitly;
+- without an unlock time before it: refused too (its files would be public early).
 """
 
 from __future__ import annotations
@@ -19,9 +30,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from seeder.build import BuildFile
 from seeder.errors import PublishError
 from seeder.origin import FileCopy, OriginStore, StoredTorrent
-from signing import ReleaseManifest, SealedRef
+from seeder.upload import ReleaseUpload
+from signing import ManifestFile, ReleaseManifest, SealedRef
 from signing.sealing import key_check, seal_chunk
 
 
@@ -126,3 +139,43 @@ def save_release_key(keys_dir: Path, game_id: str, release: int, key: bytes) -> 
         handle.flush()
         os.fsync(handle.fileno())
     return target
+
+
+def republish_locked(
+    published: ReleaseManifest, unlock_at: str | None, now: datetime | None = None
+) -> bool:
+    """Whether republishing the build of locked release ``published`` (asked with
+    ``unlock_at``, already normalised) must publish its held-back files now; PublishError
+    when the request contradicts the release (see the module's notes)."""
+    assert published.unlock_at is not None
+    locked_until = published.unlock_at
+    release = f"release {published.release} of {published.game_id}"
+    if unlock_at is not None and unlock_at != locked_until:
+        raise PublishError(
+            f"{release} is this build, locked until {locked_until}; it cannot be locked until "
+            f"{unlock_at} instead: players may hold chunks sealed with its key, which the "
+            "library hands out at the first time. Publish it as a new version to change the date"
+        )
+    opened = (now or datetime.now(UTC)) >= datetime.fromisoformat(locked_until)
+    if unlock_at is None and not opened:
+        raise PublishError(
+            f"{release} is this build, locked until {locked_until}: its files cannot be "
+            f"published in the clear before then. Pass --unlock-at {locked_until} to retry its "
+            "registration, or publish it again from that time on"
+        )
+    return opened
+
+
+def publish_unlocked_files(
+    store: OriginStore,
+    manifest: ReleaseManifest,
+    files: Sequence[BuildFile],
+    described: Sequence[ManifestFile],
+    on_bytes: Callable[[int], None],
+) -> None:
+    """Publish a locked release's held-back files and torrent (its unlock time has come)."""
+    with ReleaseUpload(store, manifest.game_id, manifest.release, on_bytes) as upload:
+        for entry, file in zip(files, described, strict=True):
+            upload.add_file(entry, file)
+        upload.finish()
+    store.put_torrent(manifest.game_id, manifest.release, manifest.torrent.data)

@@ -34,7 +34,13 @@ from seeder.build import BuildFile, scan_build
 from seeder.chunking import FileDigest, KnownParts, chunk_file
 from seeder.errors import PublishError, RegistrationError
 from seeder.origin import FileCopy, LocalOrigin, OriginStore
-from seeder.preload import SealingOrigin, parse_unlock_at, save_release_key
+from seeder.preload import (
+    SealingOrigin,
+    parse_unlock_at,
+    publish_unlocked_files,
+    republish_locked,
+    save_release_key,
+)
 from seeder.registration import register_release, register_release_key
 from seeder.torrent import create_release_torrent
 from seeder.upload import ReleaseUpload
@@ -64,6 +70,7 @@ class PublishResult:
     created: bool  # False when the identical build was already the latest release
     release_key: bytes | None = None  # a locked release's key (see ``seeder.preload``)
     key_path: Path | None = None  # where that key was saved for escrow
+    unlocked_files: bool = False  # a locked release's held-back files published (republish)
 
 
 def publish_release(
@@ -90,7 +97,9 @@ def publish_release(
     (ISO-8601 with an offset) the release is locked: its new chunks reach the origin only
     sealed, and its key is returned and saved under ``<data_dir>/release-keys``.
     Republishing the build that already is the latest release (same version, same files)
-    returns that release instead of making a new one.
+    returns that release instead of making a new one; for a locked release, see
+    ``seeder.preload.republish_locked`` (the same unlock time, or its held-back files once
+    that time has come).
     """
     notes = _ReleaseNotes(critical, changelog)
     _check_notes(game_id, notes)
@@ -101,7 +110,8 @@ def publish_release(
     repository = TrustRepository(config.trust_dir)
     latest = _latest_release(repository, game_id)
     previous = _read_manifest(config.trust_dir, game_id, latest) if latest else None
-    store: OriginStore = origin or LocalOrigin(config.seeder.origin_dir)
+    plain: OriginStore = origin or LocalOrigin(config.seeder.origin_dir)
+    store = plain
     release = (latest or 0) + 1
     sealing = None
     if unlock_at is not None:
@@ -130,7 +140,7 @@ def publish_release(
         manifest_files = _chunk_all(files, report, upload if eager else None, known)
         if previous and _same_build(previous, version, manifest_files):
             log.info("build already published", extra=fields(game_id=game_id, release=latest))
-            result = PublishResult(previous, previous.target_path, created=False)
+            result = _republish(previous, unlock_at, plain, files, manifest_files, report)
         else:
             if torrent is None:
                 torrent = hasher.submit(_hash_torrent, *hashing)
@@ -153,6 +163,35 @@ def publish_release(
 class _ReleaseNotes:
     critical: bool
     changelog: str
+
+
+def _republish(
+    previous: ReleaseManifest,
+    unlock_at: str | None,
+    store: OriginStore,
+    files: Sequence[BuildFile],
+    described: tuple[ManifestFile, ...],
+    report: _ThreadSafeProgress,
+) -> PublishResult:
+    """The build is the latest release already: that release, as it is or, for a locked
+    one whose time has come, with its held-back files published."""
+    result = PublishResult(previous, previous.target_path, created=False)
+    if previous.unlock_at is None:
+        if unlock_at is not None:
+            raise PublishError(
+                f"release {previous.release} of {previous.game_id} is this build, published "
+                "unlocked: locking it now would hide nothing. Publish a new version to lock it"
+            )
+        return result
+    if not republish_locked(previous, unlock_at):
+        return result
+    counter = report.counter("uploading", _total_size(files))
+    publish_unlocked_files(store, previous, files, described, counter)
+    log.info(
+        "locked release files published",
+        extra=fields(game_id=previous.game_id, release=previous.release),
+    )
+    return replace(result, unlocked_files=True)
 
 
 def _check_notes(game_id: str, notes: _ReleaseNotes) -> None:
@@ -376,8 +415,9 @@ def _same_build(previous: ReleaseManifest, version: str, files: tuple[ManifestFi
 
 
 def _without_parts(files: tuple[ManifestFile, ...]) -> tuple[ManifestFile, ...]:
+    # Sealed copies are how a locked release ships the same chunks: not part of the build.
     return tuple(
-        replace(file, chunks=tuple(replace(chunk, parts=()) for chunk in file.chunks))
+        replace(file, chunks=tuple(replace(c, parts=(), sealed=None) for c in file.chunks))
         for file in files
     )
 

@@ -1,18 +1,22 @@
-"""Delta updates: plan from two manifests, stage beside the installed release, switch
-atomically, recover after a crash, roll back on request."""
+"""Delta updates: plan from two manifests, fetch the missing chunks (the new release's swarm
+first, then the CDN; sealed copies for a locked release), stage beside the installed release,
+switch atomically, recover after a crash, roll back on request."""
 
 from .apply import UpdateApplier, UpdateResult
 from .build import ProgressCallback, UpdateProgress
 from .chunk_source import (
     ChunkRequest,
     ChunkSource,
+    ExpectingSource,
     FirstAvailable,
     HttpChunkSource,
     ReleaseFileChunkSource,
+    expect_requests,
 )
 from .errors import (
     ChunkUnavailable,
     CorruptUpdateState,
+    GameNotInstalled,
     NotEnoughSpaceForUpdate,
     RollbackUnavailable,
     UpdateError,
@@ -27,12 +31,14 @@ from .games import (
     game_dirs,
     installed_games,
     recover_all,
+    still_locked,
 )
 from .layout import (
     CurrentRelease,
     Phase,
     UpdateJournal,
     game_lock,
+    load_manifest,
     read_journal,
     read_pointer,
     release_dir,
@@ -48,8 +54,24 @@ from .plan import (
     UpdatePlan,
     plan_update,
 )
-from .sealed import DirectoryChunkStore, SealedChunkSource, preload, sealed_requests
+from .sealed import (
+    DirectoryChunkStore,
+    SealedChunkSource,
+    preload,
+    preload_dir,
+    sealed_requests,
+)
+from .sources import UpdateSources, update_sources
 from .staging import FileMismatch, verify_release
+from .swarm_source import (
+    PieceMap,
+    SwarmAccess,
+    SwarmChunkSource,
+    SwarmPatience,
+    SwarmSession,
+    discard_swarm_scratch,
+    swarm_scratch_dir,
+)
 from .switch import (
     Checkpoint,
     Recovery,
@@ -71,22 +93,29 @@ __all__ = [
     "CorruptUpdateState",
     "CurrentRelease",
     "DirectoryChunkStore",
+    "ExpectingSource",
     "FetchChunk",
     "FetchRange",
     "FileMismatch",
     "FilePlan",
     "FirstAvailable",
+    "GameNotInstalled",
     "HttpChunkSource",
     "InstalledGame",
     "ModeChange",
     "NotEnoughSpaceForUpdate",
     "Phase",
+    "PieceMap",
     "ProgressCallback",
     "Recovery",
     "RecoveryAction",
     "ReleaseFileChunkSource",
     "RollbackUnavailable",
     "SealedChunkSource",
+    "SwarmAccess",
+    "SwarmChunkSource",
+    "SwarmPatience",
+    "SwarmSession",
     "UpdateApplier",
     "UpdateCheck",
     "UpdateError",
@@ -95,15 +124,20 @@ __all__ = [
     "UpdatePlan",
     "UpdateProgress",
     "UpdateResult",
+    "UpdateSources",
     "UpdateVerificationFailed",
     "WrongReleaseKey",
     "check_update",
+    "discard_swarm_scratch",
+    "expect_requests",
     "game_dirs",
     "game_lock",
     "installed_games",
     "installed_manifest",
+    "load_manifest",
     "plan_update",
     "preload",
+    "preload_dir",
     "read_journal",
     "read_pointer",
     "record_install",
@@ -112,5 +146,8 @@ __all__ = [
     "release_dir",
     "rollback",
     "sealed_requests",
+    "still_locked",
+    "swarm_scratch_dir",
+    "update_sources",
     "verify_release",
 ]

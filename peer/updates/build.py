@@ -15,7 +15,7 @@ from pathlib import Path
 
 from signing import PartRef
 
-from .chunk_source import ChunkRequest, ChunkSource
+from .chunk_source import ChunkRequest, ChunkSource, expect_requests
 from .errors import UpdateVerificationFailed
 from .plan import CopyLocal, CopyStaged, FetchChunk, FetchRange, FilePlan, UpdatePlan
 from .staging import StagedFile, copy_chunks, file_mismatch, is_staged
@@ -63,6 +63,7 @@ class StagingRun:
         pending = await asyncio.to_thread(self._unstaged)
         self.resumed = len(self.plan.files) - len(pending)
         self.done = self.plan.total_bytes - sum(file.size for file in pending)
+        await expect_requests(self._chunks, list(_fetch_requests(pending)))
         prefetch = _Prefetcher(self._chunks, _fetch_requests(pending), self._window)
         try:
             for file in pending:

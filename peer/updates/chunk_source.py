@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
@@ -53,6 +53,19 @@ class ChunkSource(Protocol):
     async def fetch(self, request: ChunkRequest) -> bytes:
         """The chunk's bytes, already checked against its SHA-256; ChunkUnavailable if none."""
         ...
+
+
+@runtime_checkable
+class ExpectingSource(Protocol):
+    """A source that prepares for the requests to come (a swarm picks its pieces)."""
+
+    async def expect(self, requests: Sequence[ChunkRequest]) -> None: ...
+
+
+async def expect_requests(source: ChunkSource, requests: Sequence[ChunkRequest]) -> None:
+    """Tell ``source`` (and the sources it tries) every request an update will make."""
+    if isinstance(source, ExpectingSource):
+        await source.expect(requests)
 
 
 def chunk_matches(data: bytes, request: ChunkRequest) -> bool:
@@ -147,6 +160,10 @@ class FirstAvailable:
         if not sources:
             raise ValueError("at least one chunk source is needed")
         self._sources = list(sources)
+
+    async def expect(self, requests: Sequence[ChunkRequest]) -> None:
+        for source in self._sources:
+            await expect_requests(source, requests)
 
     async def fetch(self, request: ChunkRequest) -> bytes:
         problems = []

@@ -9,6 +9,10 @@ class UpdateError(AgentError):
     """An update cannot go on; the installed release is left as it was."""
 
 
+class GameNotInstalled(UpdateError):
+    """No current release of the game is recorded in the install directory."""
+
+
 class UpdateInProgress(UpdateError):
     """Another update, rollback or recovery holds the game directory."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ class UpdateCheck:
     plan: UpdatePlan | None  # None when the latest release is the installed one
     critical: bool = False  # the latest release is critical (see ``must_update``)
     changelog: str = ""  # the latest release's notes, as its publisher signed them
+    unlock_at: str | None = None  # the latest release is a preload, locked until then
+    locked: bool = False  # ... and that time has not come yet: it can only be preloaded
 
     @property
     def available(self) -> bool:
@@ -88,8 +91,9 @@ class UpdateCheck:
 
     @property
     def must_update(self) -> bool:
-        """A critical release is out and not installed: the game must not launch."""
-        return self.critical and self.available
+        """A critical release is out and not installed: the game must not launch. A release
+        still locked cannot be installed yet, so it blocks nothing until it unlocks."""
+        return self.critical and self.available and not self.locked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,18 +104,23 @@ class UpdateCheck:
             "critical": self.critical,
             "must_update": self.must_update,
             "changelog": self.changelog,
+            "unlock_at": self.unlock_at,
+            "locked": self.locked,
             "plan": self.plan.summary() if self.plan is not None else None,
         }
 
 
 def check_update(
-    game_dir: Path, latest: ReleaseManifest, pointer: ReleasePointer | None = None
+    game_dir: Path,
+    latest: ReleaseManifest,
+    pointer: ReleasePointer | None = None,
+    now: datetime | None = None,
 ) -> UpdateCheck:
     """What updating ``game_dir`` to ``latest`` (a verified manifest) would transfer.
 
     ``pointer`` is the signed ``latest.json`` that named ``latest`` (``TrustClient.
     fetch_latest`` returns both); it says whether the release is critical and holds its
-    changelog."""
+    changelog. A release with an unlock time later than ``now`` is ``locked``."""
     if pointer is not None and (pointer.game_id, pointer.release) != (
         latest.game_id,
         latest.release,
@@ -125,4 +134,16 @@ def check_update(
     plan = None if current == latest.release else plan_update(installed, latest)
     critical = pointer.critical if pointer is not None else False
     changelog = pointer.changelog if pointer is not None else ""
-    return UpdateCheck(latest.game_id, current, latest.release, plan, critical, changelog)
+    locked = plan is not None and still_locked(latest, now or datetime.now(UTC))
+    return UpdateCheck(
+        latest.game_id, current, latest.release, plan, critical, changelog, latest.unlock_at,
+        locked,
+    )  # fmt: skip
+
+
+def still_locked(manifest: ReleaseManifest, now: datetime) -> bool:
+    """Whether ``manifest`` is a preload whose unlock time is still to come (the library
+    has the last word: it hands the key out by its own clock)."""
+    if manifest.unlock_at is None:
+        return False
+    return datetime.fromisoformat(manifest.unlock_at) > now

@@ -7,7 +7,9 @@
   follows; replacing it (``os.replace``) is the one atomic step that switches releases;
 - ``.staging-<release>/``: the release an update is building;
 - ``.update.json``: the update journal, present only while an update is in progress;
-- ``.manifests/<release>.json``: the verified manifest of every kept or staged release.
+- ``.manifests/<release>.json``: the verified manifest of every kept or staged release;
+- ``.swarm-<release>/``: pieces an update took from other players (``swarm_source``);
+- ``.preload-<release>/``: sealed chunks of a preloaded release (``sealed``).
 
 Anything else (saves, configs, mods) belongs to the player and is never modified.
 """

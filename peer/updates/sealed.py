@@ -27,6 +27,14 @@ from .plan import FetchChunk, FetchRange, plan_update
 _OPENED_CACHE = 4  # opened chunks kept for the next range of the same chunk
 
 
+PRELOAD_PREFIX = ".preload-"
+
+
+def preload_dir(game_dir: Path, release: int) -> Path:
+    """Where a preload keeps the sealed chunks of ``release`` until it unlocks."""
+    return game_dir / f"{PRELOAD_PREFIX}{int(release)}"
+
+
 def sealed_requests(
     installed: ReleaseManifest | None, locked: ReleaseManifest
 ) -> list[ChunkRequest]:

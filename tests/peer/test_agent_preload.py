@@ -1,93 +1,71 @@
-"""Preload and unlock through the agent's API: release 2 is published locked (its new chunks
-sealed on a real CDN node), the agent preloads it, the library stub holds the key back until
-the unlock time exactly as library_api's release-key endpoint does, and the unlock builds the
-release from the preloaded chunks."""
+"""Preload and unlock through the agent's API and commands, on the loopback network
+(``agent_network``): release 2 is published locked (its new chunks sealed on a real CDN node,
+its key deposited with the real library API), the agent preloads it, the library holds the
+key back until the unlock time and from non-owners, and the unlock builds the release from
+the preloaded chunks."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from peer_support import AgentUnderTest, LibraryStub, tracker_app, until
+from agent_network import AgentNetwork, WallClocks, agent_network, tree, write_build
+from peer_support import until
 
-from peer import create_app
+from peer.commands import preload_command, unlock_game, update_game
 from peer.updates import read_pointer, release_dir
-from peerpipe.config import Config
-from peerpipe.service import RunningApp, start_app
-from peerpipe.tokens import Role, mint_token
-from seeder.cdn import create_app as create_cdn_app
-from seeder.publish import publish_release
-from signing import TrustRepository, generate_key, load_signer, save_private_key
+from seeder.publish import PublishResult
 
 pytestmark = pytest.mark.timeout(120)
 
 GAME = "moon-courier"
-PLATFORM_KEY = "preload-platform-key-" + "p" * 32
+PLAYER = "alice"
 MARKER = b"LOCKED-EPILOGUE-"
 SECRET = MARKER * 12_000  # ~190 KiB of the locked release's new content
 
 
-def _problem(status: int, code: str, **extra: Any) -> web.Response:
-    body = {"title": code, "status": status, "code": code, **extra}
-    return web.json_response(body, status=status, content_type="application/problem+json")
-
-
 @dataclass
-class KeyLibraryStub(LibraryStub):
-    """Adds the release-key endpoint, mirroring library_api.release_key_routes: 403 NOT_OWNER
-    for a non-owner (checked first), 425 RELEASE_LOCKED before the unlock time, then the key."""
+class Preload:
+    net: AgentNetwork
+    clocks: WallClocks
+    first: dict[str, bytes]
 
-    keys: dict[tuple[str, int], tuple[bytes, datetime]] = field(default_factory=dict)
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    handed_out: int = 0
-
-    def app(self) -> web.Application:
-        app = super().app()
-        app.router.add_get("/api/v1/library/{game_id}/releases/{release}/key", self.key)
-        return app
-
-    async def key(self, request: web.Request) -> web.Response:
-        game, release = request.match_info["game_id"], int(request.match_info["release"])
-        if game not in self.owned:
-            return _problem(403, "NOT_OWNER")
-        if (game, release) not in self.keys:
-            return _problem(404, "RELEASE_KEY_NOT_FOUND")
-        key, unlock_at = self.keys[(game, release)]
-        if self.clock() < unlock_at:
-            return _problem(425, "RELEASE_LOCKED", unlock_at=unlock_at.isoformat())
-        self.handed_out += 1
-        return web.json_response({"key": key.hex(), "alg": "AES-256-GCM",
-                                  "unlock_at": unlock_at.isoformat()})  # fmt: skip
-
-
-@dataclass
-class Network:
-    origin: Config
-    publisher_key: Path
-    agent: AgentUnderTest
-    library: KeyLibraryStub
-    cdn_paths: list[str]
-    root: Path
+    @property
+    def agent(self) -> Any:
+        return self.net.agents[PLAYER]
 
     @property
     def game_dir(self) -> Path:
-        return self.agent.config.agent.install_dir / GAME
+        return self.net.game_dir(PLAYER)
 
+    async def publish_locked(self, **options: Any) -> tuple[PublishResult, datetime]:
+        second = dict(self.first, **{"data/epilogue.pak": SECRET})
+        shutil.copytree(self.net.root / "b1", self.net.root / "b2")
+        unlock_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+        locked = await self.net.publish(
+            write_build(self.net.root / "b2", second), "2.0.0",
+            unlock_at=unlock_at.isoformat(), **options,
+        )  # fmt: skip
+        return locked, unlock_at
 
-def build(root: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-    return root
+    async def preload_state(self) -> dict[str, Any]:
+        status, body = await self.agent.call("GET", f"/api/v1/preload/{GAME}/status")
+        assert status == 200, body
+        return dict(body)
+
+    async def preloaded(self) -> bool:
+        state = await self.preload_state()
+        assert state["state"] in ("preloading", "preloaded"), state
+        return bool(state["state"] == "preloaded")
 
 
 def leaks(root: Path) -> list[Path]:
@@ -95,126 +73,166 @@ def leaks(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and MARKER in p.read_bytes()]
 
 
+def chunk_fetches(net: AgentNetwork) -> int:
+    return len([path for path in net.cdn_paths if path.startswith("/chunks/")])
+
+
 @pytest.fixture
-async def network(tmp_path: Path) -> AsyncIterator[Network]:
-    origin = replace(Config().with_data_dir(tmp_path / "origin"), platform_key=PLATFORM_KEY)
-    keys = {name: tmp_path / "keys" / f"{name}.pem" for name in ("admin", "acme")}
-    keys["admin"].parent.mkdir()
-    for path in keys.values():
-        save_private_key(generate_key(), path, passphrase=None)
-    admin = load_signer(keys["admin"], None)
-    repository = TrustRepository(origin.trust_dir)
-    repository.init([admin])
-    repository.add_publisher("acme", load_signer(keys["acme"], None).public_key, [GAME], [admin])
-    (tmp_path / "root.json").write_bytes(repository.trusted_root())
-    cdn_paths: list[str] = []
-
-    @web.middleware
-    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
-        cdn_paths.append(request.path)
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    cdn_app = create_cdn_app(origin, seed=False)
-    cdn_app.middlewares.append(count)
-    cdn = await start_app(cdn_app)
-    library = KeyLibraryStub(owned={GAME})
-    library_app = await start_app(library.app())
-    tracker = await start_app(tracker_app([]))
-    player = Config().with_data_dir(tmp_path / "player")
-    agent_config = replace(
-        player.agent,
-        cdn_urls=(cdn.url,),
-        tracker_url=tracker.url,
-        library_url=library_app.url,
-        trusted_root=tmp_path / "root.json",
-        user_token=mint_token(PLATFORM_KEY, "alice", Role.USER),
-    )
-    player = replace(player, agent=agent_config)
-    running = await start_app(create_app(player))
-    token = (player.agent.data_dir / "api.token").read_text().strip()
-    agent = AgentUnderTest(running, player, token)
-    try:
-        yield Network(origin, keys["acme"], agent, library, cdn_paths, tmp_path)
-    finally:
-        await agent.stop()
-        apps: list[RunningApp] = [cdn, library_app, tracker]
-        await asyncio.gather(*(app.stop() for app in apps))
-
-
-async def install(network: Network) -> None:
-    status, download = await network.agent.call("POST", "/api/v1/downloads", {"game_id": GAME})
-    assert status == 202, download
-    async with asyncio.timeout(60):
-        done = await network.agent.engine.wait(download["id"])
-    assert (str(done.state), done.release) == ("installed", 1), done.error
-
-
-def publish(network: Network, root: Path, version: str, **kw: Any) -> Any:
-    return publish_release(root, GAME, version, network.publisher_key, None, network.origin,
-                           register=False, **kw)  # fmt: skip
+async def preload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Preload]:
+    clocks = WallClocks(monkeypatch)
+    async with agent_network(tmp_path, GAME) as net:
+        first = {"bin/game": os.urandom(150_000), "data/level.pak": os.urandom(400_000)}
+        await net.publish(write_build(tmp_path / "b1", first), "1.0.0")
+        await net.grant(PLAYER)
+        await net.start_agent(PLAYER)
+        await net.install(PLAYER)
+        yield Preload(net, clocks, first)
 
 
 async def test_preload_stays_sealed_until_the_key_and_unlocks_without_a_second_download(
-    network: Network,
+    preload: Preload,
 ) -> None:
-    first = {"bin/game": os.urandom(150_000), "data/level.pak": os.urandom(400_000)}
-    publish(network, build(network.root / "b1", first), "1.0.0")
-    await install(network)
-    status, refused = await network.agent.call("POST", f"/api/v1/preload/{GAME}")
+    net, agent = preload.net, preload.agent
+    status, refused = await agent.call("POST", f"/api/v1/preload/{GAME}")
     assert (status, refused["code"]) == (409, "NOT_LOCKED")
+    locked, unlock_at = await preload.publish_locked()
 
-    second = dict(first, **{"data/epilogue.pak": SECRET})
-    shutil.copytree(network.root / "b1", network.root / "b2")
-    unlock_at = datetime.now(UTC) + timedelta(days=30)
-    locked = publish(network, build(network.root / "b2", second), "2.0.0",
-                     unlock_at=unlock_at.isoformat())  # fmt: skip
-    network.library.keys[(GAME, 2)] = (locked.release_key, unlock_at)
-
-    status, started = await network.agent.call("POST", f"/api/v1/preload/{GAME}")
+    status, started = await agent.call("POST", f"/api/v1/preload/{GAME}")
     assert status == 202, started
-    assert (started["release"], started["total"]) == (2, started["total"])
-    assert started["total"] > 0
+    assert started["release"] == 2 and started["total"] > 0
 
-    async def preloaded() -> bool:
-        _, body = await network.agent.call("GET", f"/api/v1/preload/{GAME}/status")
-        assert body["state"] in ("preloading", "preloaded"), body
-        return bool(body["state"] == "preloaded")
-
-    await until(preloaded, 60)
-    _, state = await network.agent.call("GET", f"/api/v1/preload/{GAME}/status")
-    assert state["done"] == state["total"] and state["unlock_at"] is not None
-    install_dir = network.agent.config.agent.install_dir
-    preloaded_chunks = list((network.game_dir / ".preload-2").iterdir())
+    await until(preload.preloaded, 60)
+    state = await preload.preload_state()
+    assert state["done"] == state["total"] and state["unlock_at"] == unlock_at.isoformat()
+    install_dir = agent.config.agent.install_dir
+    preloaded_chunks = list((preload.game_dir / ".preload-2").iterdir())
     assert len(preloaded_chunks) == state["total"]
     assert leaks(install_dir) == []
 
-    status, early = await network.agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
+    status, early = await agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
     assert (status, early["code"]) == (425, "RELEASE_LOCKED"), early
     assert early["unlock_at"] == unlock_at.isoformat()
     assert leaks(install_dir) == []
 
-    network.library.clock = lambda: unlock_at + timedelta(seconds=1)
-    network.library.owned.discard(GAME)
-    status, stranger = await network.agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
+    preload.clocks.move_to(unlock_at + timedelta(seconds=1))
+    revoke = f"{net.library.url}/api/v1/library/internal/ownership/{PLAYER}/{GAME}"
+    assert (await net.service_call("DELETE", revoke))[0] == 204
+    status, stranger = await agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
     assert (status, stranger["code"]) == (403, "NOT_OWNER"), stranger
-    assert network.library.handed_out == 0
+    assert leaks(install_dir) == []
 
-    network.library.owned.add(GAME)
-    chunk_requests = len([p for p in network.cdn_paths if p.startswith("/chunks/")])
-    assert chunk_requests >= len(preloaded_chunks)
-    status, unlocked = await network.agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
+    await net.grant(PLAYER)
+    fetched = chunk_fetches(net)
+    assert fetched >= len(preloaded_chunks)
+    status, unlocked = await agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
     assert status == 200, unlocked
     assert unlocked["release"] == 2 and unlocked["opened_bytes"] >= len(SECRET)
-    assert len([p for p in network.cdn_paths if p.startswith("/chunks/")]) == chunk_requests
+    assert chunk_fetches(net) == fetched  # built from the preload alone
 
-    pointer = read_pointer(network.game_dir)
+    pointer = read_pointer(preload.game_dir)
     assert pointer is not None and pointer.release == 2
-    current = release_dir(network.game_dir, 2)
-    for name, data in second.items():
-        assert (
-            hashlib.sha256((current / name).read_bytes()).digest() == hashlib.sha256(data).digest()
-        )
-    assert not (network.game_dir / ".preload-2").exists()
-    _, update = await network.agent.call("GET", f"/api/v1/updates/{GAME}")
+    assert tree(release_dir(preload.game_dir, 2)) == tree(net.root / "b2")
+    assert not (preload.game_dir / ".preload-2").exists()
+    _, update = await agent.call("GET", f"/api/v1/updates/{GAME}")
     assert update["launchable"] is True and update["release"] == 2, update
+    _, listed = await agent.call("GET", "/api/v1/downloads")
+    assert [(item["release"], item["state"]) for item in listed["items"]] == [(2, "installed")]
+    _, report = await agent.call("POST", f"/api/v1/content/{GAME}/verify")
+    assert (report["release"], report["ok"]) == (2, True), report
+    assert locked.manifest.release == 2
+
+
+async def test_an_update_to_a_locked_release_is_a_preload(preload: Preload) -> None:
+    agent = preload.agent
+    _, unlock_at = await preload.publish_locked(critical=True, changelog="The epilogue.")
+
+    status, check = await agent.call("POST", f"/api/v1/updates/{GAME}/check")
+    assert status == 200, check
+    assert (check["update_available"], check["locked"], check["critical"]) == (True, True, True)
+    assert (check["must_update"], check["unlock_at"]) == (False, unlock_at.isoformat())
+    state = await preload.net.update_state(PLAYER)
+    assert state["launchable"] is True  # a release nobody can install blocks nothing yet
+
+    status, run = await agent.call("POST", f"/api/v1/updates/{GAME}/download")
+    assert (status, run["state"], run["to_release"]) == (202, "preloading", 2), run
+    await until(preload.preloaded, 60)
+    pointer = read_pointer(preload.game_dir)
+    assert pointer is not None and pointer.release == 1
+    assert leaks(agent.config.agent.install_dir) == []
+    status, again = await agent.call("POST", f"/api/v1/updates/{GAME}/download")
+    assert (status, again["state"]) == (202, "preloaded"), again  # nothing is fetched twice
+
+    preload.clocks.move_to(unlock_at + timedelta(seconds=1))
+    status, check = await agent.call("POST", f"/api/v1/updates/{GAME}/check")
+    assert (check["locked"], check["must_update"]) == (False, True), check
+    fetched = chunk_fetches(preload.net)
+
+    state = await preload.net.download_update(PLAYER)
+
+    assert state["update"]["state"] == "updated", state["update"]
+    assert (state["release"], state["launchable"]) == (2, True)
+    assert chunk_fetches(preload.net) == fetched  # the preloaded chunks, opened
+    assert tree(release_dir(preload.game_dir, 2)) == tree(preload.net.root / "b2")
+
+
+async def test_preload_and_unlock_commands(
+    preload: Preload, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, url = preload.agent.config, preload.agent.running.url
+
+    async def run(handler: Any, **args: Any) -> int:
+        namespace = argparse.Namespace(agent_url=url, no_wait=False, **args)
+        return int(await asyncio.to_thread(handler, namespace, config))
+
+    assert await run(preload_command, words=["status", GAME]) == 0
+    assert f"{GAME}: no preload" in capsys.readouterr().out
+    assert await run(preload_command, words=[GAME]) == 2
+    assert "is not a preload" in capsys.readouterr().err
+    _, unlock_at = await preload.publish_locked()
+
+    assert await run(update_game, game=GAME) == 0
+    printed = capsys.readouterr().out
+    assert f"release 2 is locked until {unlock_at.isoformat()}: preloading it instead" in printed
+    assert f"preloaded {GAME} release 2" in printed
+    assert await run(preload_command, words=[GAME]) == 0
+    assert f"preloaded {GAME} release 2" in capsys.readouterr().out
+    assert await run(preload_command, words=["status", GAME]) == 0
+    assert f"{GAME}: preloaded release 2" in capsys.readouterr().out
+    assert await run(unlock_game, game=GAME) == 2
+    assert "425" in capsys.readouterr().err
+
+    preload.clocks.move_to(unlock_at + timedelta(seconds=1))
+    assert await run(unlock_game, game=GAME) == 0
+    assert f"unlocked {GAME} release 2" in capsys.readouterr().out
+    current = release_dir(preload.game_dir, 2) / "data/epilogue.pak"
+    assert hashlib.sha256(current.read_bytes()).digest() == hashlib.sha256(SECRET).digest()
+    assert await run(preload_command, words=["status", GAME, "now"]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+async def test_players_who_unlocked_seed_the_release_to_the_others(preload: Preload) -> None:
+    net = preload.net
+    await net.grant("bob")
+    await net.start_agent("bob")
+    await net.install("bob")
+    locked, unlock_at = await preload.publish_locked()
+    assert (await preload.agent.call("POST", f"/api/v1/preload/{GAME}"))[0] == 202
+    await until(preload.preloaded, 60)
+    preload.clocks.move_to(unlock_at + timedelta(seconds=1))
+    status, unlocked = await preload.agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
+    assert (status, unlocked["peer_bytes"]) == (200, 0), unlocked  # alice had it all
+
+    _, health = await preload.agent.call("GET", "/health")
+
+    async def alice_seeds() -> bool:
+        peers = await net.swarm_peers(locked.manifest.torrent.info_hash_v1)
+        return any(peer["port"] == health["bt_port"] and peer["seeder"] for peer in peers)
+
+    await until(alice_seeds, 60)
+
+    state = await net.download_update("bob")  # bob never preloaded
+
+    run = state["update"]
+    assert (run["state"], state["release"]) == ("updated", 2), run
+    assert run["peer_bytes"] > 0, run  # plaintext pieces from alice, not sealed CDN copies
+    assert tree(release_dir(net.game_dir("bob"), 2)) == tree(net.root / "b2")

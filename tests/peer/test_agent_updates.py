@@ -1,69 +1,54 @@
-"""Delta updates through the agent's API: the publish pipeline signs releases, a real CDN node
-(``seeder.cdn``) serves their trust metadata, files and chunks, the agent installs release 1
-over BitTorrent (CDN web seed), then checks, downloads and rolls back updates."""
+"""Delta updates through the agent's API on a loopback network (``agent_network``): the
+publish pipeline signs and registers releases, a real CDN node serves their trust metadata,
+files and chunks, the agent installs release 1 over BitTorrent (CDN web seed), then checks,
+downloads and rolls back updates."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from peer_support import AgentUnderTest, LibraryStub, tracker_app, until
+from agent_network import AgentNetwork, agent_network, tree
+from peer_support import until
 
-from peer import create_app
 from peer.commands import rollback_game, update_game
 from peer.trust import TrustedReleases
 from peer.updates import FirstAvailable, HttpChunkSource, UpdateApplier, read_pointer
-from peerpipe.config import Config
-from peerpipe.service import RunningApp, start_app
-from peerpipe.tokens import Role, mint_token
-from seeder.cdn import create_app as create_cdn_app
-from seeder.publish import publish_release
-from signing import TrustRepository, generate_key, load_signer, save_private_key
 
 pytestmark = pytest.mark.timeout(120)
 
 GAME = "star-hauler"
-PLATFORM_KEY = "updates-platform-key-" + "u" * 32
 SAVE = "saves/slot1.sav"
+PLAYER = "alice"
 
 
-@dataclass
 class Network:
-    origin: Config
-    publisher_key: Path
-    agent: AgentUnderTest
-    root: Path
+    """One player on the shared loopback network (the API the tests below were written for)."""
+
+    def __init__(self, net: AgentNetwork) -> None:
+        self.net = net
+        self.root = net.root
+
+    @property
+    def agent(self) -> Any:
+        return self.net.agents[PLAYER]
 
     @property
     def game_dir(self) -> Path:
-        return self.agent.config.agent.install_dir / GAME
+        return self.net.game_dir(PLAYER)
 
-    def publish(self, build: Path, version: str, **notes: Any) -> None:
-        publish_release(
-            build, GAME, version, self.publisher_key, None, self.origin, register=False, **notes
-        )
+    async def publish(self, build: Path, version: str, **notes: Any) -> None:
+        await self.net.publish(build, version, **notes)
 
     async def update_state(self) -> dict[str, Any]:
-        status, body = await self.agent.call("GET", f"/api/v1/updates/{GAME}")
-        assert status == 200, body
-        return dict(body)
-
-
-def tree(root: Path, skip: str = "") -> dict[str, str]:
-    return {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not path.relative_to(root).as_posix().startswith(skip or "\0")
-    }
+        return await self.net.update_state(PLAYER)
 
 
 def first_build(root: Path) -> Path:
@@ -87,63 +72,19 @@ def patched_build(previous: Path, root: Path) -> Path:
 
 @pytest.fixture
 async def network(tmp_path: Path) -> AsyncIterator[Network]:
-    origin = replace(Config().with_data_dir(tmp_path / "origin"), platform_key=PLATFORM_KEY)
-    keys = {name: tmp_path / "keys" / f"{name}.pem" for name in ("admin", "acme")}
-    keys["admin"].parent.mkdir()
-    for path in keys.values():
-        save_private_key(generate_key(), path, passphrase=None)
-    admin = load_signer(keys["admin"], None)
-    repository = TrustRepository(origin.trust_dir)
-    repository.init([admin])
-    repository.add_publisher("acme", load_signer(keys["acme"], None).public_key, [GAME], [admin])
-    publish_release(first_build(tmp_path / "build-1"), GAME, "1.0.0", keys["acme"], None, origin,
-                    register=False)  # fmt: skip
-    (tmp_path / "root.json").write_bytes(repository.trusted_root())
-    cdn = await start_app(create_cdn_app(origin, seed=False))
-    library = await start_app(LibraryStub(owned={GAME}).app())
-    tracker = await start_app(tracker_app([]))  # no peers: the CDN web seed serves
-    player = Config().with_data_dir(tmp_path / "player")
-    player = replace(
-        player,
-        agent=replace(
-            player.agent,
-            cdn_urls=(cdn.url,),
-            tracker_url=tracker.url,
-            library_url=library.url,
-            trusted_root=tmp_path / "root.json",
-            user_token=mint_token(PLATFORM_KEY, "alice", Role.USER),
-        ),
-    )
-    running = await start_app(create_app(player))
-    token = (player.agent.data_dir / "api.token").read_text().strip()
-    agent = AgentUnderTest(running, player, token)
-    try:
-        yield Network(origin, keys["acme"], agent, tmp_path)
-    finally:
-        await agent.stop()
-        apps: list[RunningApp] = [cdn, library, tracker]
-        await asyncio.gather(*(app.stop() for app in apps))
+    async with agent_network(tmp_path, GAME) as net:
+        await net.publish(first_build(tmp_path / "build-1"), "1.0.0")
+        await net.grant(PLAYER)
+        await net.start_agent(PLAYER)
+        yield Network(net)
 
 
 async def install_first_release(network: Network) -> None:
-    status, download = await network.agent.call("POST", "/api/v1/downloads", {"game_id": GAME})
-    assert status == 202, download
-    async with asyncio.timeout(60):
-        done = await network.agent.engine.wait(download["id"])
-    assert (str(done.state), done.release) == ("installed", 1), done.error
-    pointer = read_pointer(network.game_dir)
-    assert pointer is not None and pointer.release == 1
+    await network.net.install(PLAYER)
 
 
 async def download_update(network: Network) -> dict[str, Any]:
-    status, body = await network.agent.call("POST", f"/api/v1/updates/{GAME}/download")
-    assert status == 202, body
-
-    async def finished() -> bool:
-        return (await network.update_state())["update"]["state"] != "running"
-
-    await until(finished, 60)
-    return await network.update_state()
+    return await network.net.download_update(PLAYER)
 
 
 async def test_update_moves_only_the_changes_and_rolls_back(network: Network) -> None:
@@ -160,7 +101,7 @@ async def test_update_moves_only_the_changes_and_rolls_back(network: Network) ->
     assert (status, body["code"]) == (409, "ROLLBACK_UNAVAILABLE")
 
     build_2 = patched_build(network.root / "build-1", network.root / "build-2")
-    network.publish(build_2, "2.0.0", changelog="Fixed the reactor leak.")
+    await network.publish(build_2, "2.0.0", changelog="Fixed the reactor leak.")
     status, check = await network.agent.call("POST", f"/api/v1/updates/{GAME}/check")
     assert status == 200, check
     assert check["update_available"] and not check["must_update"]
@@ -195,7 +136,7 @@ async def test_update_moves_only_the_changes_and_rolls_back(network: Network) ->
 async def test_critical_release_blocks_launch_until_updated(network: Network) -> None:
     await install_first_release(network)
     build_2 = patched_build(network.root / "build-1", network.root / "build-2")
-    network.publish(build_2, "2.0.0", critical=True, changelog="Security fix.")
+    await network.publish(build_2, "2.0.0", critical=True, changelog="Security fix.")
 
     status, check = await network.agent.call("POST", f"/api/v1/updates/{GAME}/check")
     assert status == 200, check
@@ -231,7 +172,7 @@ async def test_update_and_rollback_commands(
 ) -> None:
     await install_first_release(network)
     build_2 = patched_build(network.root / "build-1", network.root / "build-2")
-    network.publish(build_2, "2.0.0", changelog="New cargo bay.")
+    await network.publish(build_2, "2.0.0", changelog="New cargo bay.")
     config, url = network.agent.config, network.agent.running.url
 
     async def run(handler: Any) -> int:
@@ -262,10 +203,7 @@ def die_at(step: str) -> Any:
 
 
 async def restart_agent(network: Network) -> None:
-    await network.agent.stop()
-    config = network.agent.config
-    running = await start_app(create_app(config))
-    network.agent = AgentUnderTest(running, config, network.agent.token)
+    await network.net.restart_agent(PLAYER)
 
 
 @pytest.mark.parametrize(("step", "release"), [("journal-switching", 2), ("staging-verified", 1)])
@@ -274,7 +212,7 @@ async def test_agent_start_finishes_or_keeps_back_an_interrupted_update(
 ) -> None:
     await install_first_release(network)
     build_2 = patched_build(network.root / "build-1", network.root / "build-2")
-    network.publish(build_2, "2.0.0")
+    await network.publish(build_2, "2.0.0")
     agent = network.agent.config.agent
     manifest, _ = await TrustedReleases(agent).latest(GAME)
     async with aiohttp.ClientSession() as http:

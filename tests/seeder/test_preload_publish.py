@@ -75,3 +75,55 @@ def test_the_publish_command_takes_critical_changelog_and_unlock_time() -> None:
     assert (args.critical, args.changelog, args.unlock_at) == (True, "Fixes.", "2030-01-01T18:00Z")
     plain = parser.parse_args(["publish", "b", "--game", GAME, "--version", "1", "--key", "k"])
     assert (plain.critical, plain.changelog, plain.unlock_at) == (False, "", None)
+
+
+def test_republishing_a_locked_build_gives_back_the_same_release(
+    make_build: BuildMaker, publisher_key: Path, config: Config
+) -> None:
+    publish(make_build(FILES), publisher_key, config, "1.0")
+    build = make_build(dict(FILES, **{"data/ending.pak": SECRET}))
+    unlock_at = "2030-01-01T18:00:00Z"
+    first = publish(build, publisher_key, config, "2.0", unlock_at=unlock_at)
+
+    again = publish(build, publisher_key, config, "2.0", unlock_at="2030-01-01T19:00:00+01:00")
+
+    assert (again.created, again.unlocked_files) == (False, False)
+    assert again.manifest == first.manifest and again.release_key is None
+    origin = config.seeder.origin_dir
+    assert not (origin / "files" / GAME / "2").exists()
+    with pytest.raises(PublishError, match=r"locked until 2030-01-01T18:00:00.*new version"):
+        publish(build, publisher_key, config, "2.0", unlock_at="2030-02-01T18:00:00Z")
+    with pytest.raises(PublishError, match="cannot be published in the clear before then"):
+        publish(build, publisher_key, config, "2.0")
+    assert not (origin / "files" / GAME / "2").exists()
+    assert not (origin / "torrents" / GAME / "3.torrent").exists()  # no release 3 either
+
+
+def test_republishing_a_locked_build_from_its_unlock_time_publishes_its_files(
+    make_build: BuildMaker, publisher_key: Path, config: Config
+) -> None:
+    publish(make_build(FILES), publisher_key, config, "1.0")
+    patched = dict(FILES, **{"data/ending.pak": SECRET})
+    build = make_build(patched)
+    past = "2020-01-01T00:00:00Z"  # its launch has come
+    first = publish(build, publisher_key, config, "2.0", unlock_at=past)
+    origin = config.seeder.origin_dir
+    assert not (origin / "files" / GAME / "2").exists()
+
+    opened = publish(build, publisher_key, config, "2.0")
+
+    assert (opened.created, opened.unlocked_files) == (False, True)
+    assert opened.manifest == first.manifest
+    for path, data in patched.items():
+        assert (origin / "files" / GAME / "2" / path).read_bytes() == data
+    torrent = (origin / "torrents" / GAME / "2.torrent").read_bytes()
+    assert torrent == first.manifest.torrent.data
+
+
+def test_a_build_published_unlocked_cannot_be_locked_afterwards(
+    make_build: BuildMaker, publisher_key: Path, config: Config
+) -> None:
+    build = make_build(FILES)
+    publish(build, publisher_key, config, "1.0")
+    with pytest.raises(PublishError, match="published unlocked"):
+        publish(build, publisher_key, config, "1.0", unlock_at="2030-01-01T18:00:00Z")
