@@ -1,15 +1,24 @@
 """Announce throughput and latency of our tracker against opentracker, in the same run.
 
-wrk (one thread, keep-alive connections) replays announces cycling through many info-hashes
-and peer ids on loopback against:
+wrk (one thread) replays announces cycling through many info-hashes and peer ids on loopback
+against:
   * our tracker with the in-process store (one process: the store lives in it),
   * our tracker with the Redis store (several worker processes sharing one port and Redis),
   * opentracker (Debian package, whitelist mode with the same info-hashes).
 Authorization is on for ours: every announce carries a passkey the tracker checks against a
-library stand-in; answers are cached, as they are in production. Latency is also measured at
-a fixed offered load (5,000 announces/s) with wrk's per-connection delay. Memory per tracked
-peer is the resident-set growth of a process holding many peers in the in-process store.
-The last line printed is one JSON object.
+library stand-in; answers are cached, as they are in production. Our trackers run as
+`peerpipe tracker serve` does (lean announce listener, uvloop).
+
+Only replies that carry a peer list count as announces (HTTP 200, bencoded ``peers``, no
+``failure reason``); refusals and socket errors do not, and the peers per reply are reported
+so both trackers are seen to answer with real peer lists. The headline comparison is like for
+like: every announce on its own connection, as BitTorrent clients announce and as opentracker
+serves them (it answers one request per connection and closes it without saying so, so wrk's
+next request on that connection fails to read: those are the ``wrk_socket_errors`` it shows,
+not failed announces). Ours is measured on keep-alive connections too. Latency is measured at
+a fixed offered load (5,000 announces/s, each request waiting for its slot on one schedule).
+Memory per tracked peer is the resident-set growth of a process holding many peers in the
+in-process store. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ OPENTRACKER = "/usr/bin/opentracker"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PLATFORM_KEY = "bench-tracker-platform-key-0123456789abcdef0123"
 GAMES = 10
+PACED_RATE = 5000
 
 
 @dataclass(frozen=True)
@@ -105,26 +115,78 @@ def announce_queries(plan: Plan) -> list[str]:
     return [queries[(k * 7919) % len(queries)] for k in range(len(queries))]
 
 
-def wrk_script(paths: list[str], delay_ms: float) -> str:
+def wrk_script(paths: list[str], rate: int, close: bool) -> str:
+    """wrk's Lua: cycle through ``paths``; count only real peer lists; pace at ``rate``/s.
+
+    A reply counts as an announce only if it is HTTP 200 with a bencoded ``peers`` string and
+    no ``failure reason``; the peers it carries are counted too, so both trackers are seen to
+    hand out real peer lists. With ``rate``, every request waits for its slot on one schedule
+    (wrk's per-connection delay alone would fall behind by the reply time). With ``close``,
+    each request asks for its own connection, as BitTorrent clients announce.
+    """
     listed = ",\n".join(json.dumps(path) for path in paths)
-    delay = f"function delay() return {delay_ms:.3f} end\n" if delay_ms else ""
+    pacing = (
+        f"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} bench_timespec;
+int clock_gettime(int clock, bench_timespec *now);
+]]
+local now_spec = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, now_spec)
+  return tonumber(now_spec.tv_sec) * 1000 + tonumber(now_spec.tv_nsec) / 1e6
+end
+local slot = nil
+function delay()
+  local now = now_ms()
+  if slot == nil then slot = now end
+  slot = slot + {1000 / rate:.6f}
+  if slot <= now then return 0 end
+  return slot - now
+end
+"""
+        if rate
+        else ""
+    )
+    header = 'wrk.headers["Connection"] = "close"\n' if close else ""
     return f"""
+{header}
 local paths = {{
 {listed}
 }}
 local n = #paths
 local i = math.random(n)
+valid, refused, peers = 0, 0, 0
 request = function()
   i = i + 1
   if i > n then i = 1 end
   return wrk.format("GET", paths[i])
 end
-{delay}
+response = function(status, headers, body)
+  local size = body:match("5:peers(%d+):")
+  if status == 200 and size and not body:find("failure reason", 1, true) then
+    valid = valid + 1
+    peers = peers + tonumber(size) / 6
+  else
+    refused = refused + 1
+  end
+end
+{pacing}
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
+  local valid, refused, peers = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    valid = valid + thread:get("valid")
+    refused = refused + thread:get("refused")
+    peers = peers + thread:get("peers")
+  end
   io.write(string.format(
-    "WRKJSON {{\\"requests\\": %d, \\"duration_us\\": %d, \\"errors\\": %d,"
-    .. " \\"non2xx\\": %d, \\"p50_us\\": %d, \\"p99_us\\": %d}}\\n",
-    summary.requests, summary.duration,
+    "WRKJSON {{\\"requests\\": %d, \\"valid\\": %d, \\"refused\\": %d, \\"peers\\": %d,"
+    .. " \\"duration_us\\": %d, \\"socket_errors\\": %d, \\"non2xx\\": %d,"
+    .. " \\"p50_us\\": %d, \\"p99_us\\": %d}}\\n",
+    summary.requests, valid, refused, peers, summary.duration,
     summary.errors.connect + summary.errors.read + summary.errors.write
       + summary.errors.timeout,
     summary.errors.status, latency:percentile(50), latency:percentile(99)))
@@ -148,37 +210,36 @@ def run_wrk(
     paths: list[str],
     plan: Plan,
     workdir: Path,
-    delay_ms: float = 0.0,
-    pids: list[int] | None = None,
+    pids: list[int],
+    rate: int = 0,
+    close: bool = False,
 ) -> dict:
     script = workdir / f"announce-{time.monotonic_ns()}.lua"
-    script.write_text(wrk_script(paths, delay_ms))
-    argv = [
-        WRK,
-        "-t1",
-        f"-c{plan.connections}",
-        f"-d{plan.seconds}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        url,
-    ]
-    cpu_before = cpu_seconds(pids or [])
+    script.write_text(wrk_script(paths, rate, close))
+    argv = [WRK, "-t1", f"-c{plan.connections}", f"-d{plan.seconds}s", "--timeout", "5s"]
+    argv += ["-s", str(script), url]
+    cpu_before = cpu_seconds(pids)
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    cpu_used = cpu_seconds(pids or []) - cpu_before
+    cpu_used = cpu_seconds(pids) - cpu_before
     found = re.search(r"WRKJSON (\{.*\})", output)
     if found is None:
         raise RuntimeError(f"wrk printed no summary: {output}")
     figures = json.loads(found.group(1))
     seconds = figures["duration_us"] / 1e6
+    valid = figures["valid"]
     return {
-        "announces_per_s": round(figures["requests"] / seconds, 1),
+        # Only replies carrying a peer list count; refusals and errors do not.
+        "announces_per_s": round(valid / seconds, 1),
+        "refused_replies": figures["refused"],
+        "peers_per_reply": round(figures["peers"] / max(valid, 1), 1),
         "p50_ms": round(figures["p50_us"] / 1000, 3),
         "p99_ms": round(figures["p99_us"] / 1000, 3),
-        "errors": figures["errors"] + figures["non2xx"],
+        # opentracker closes every connection after one reply without saying so: wrk's next
+        # request on it fails to read and wrk reconnects. Those show up here, not as replies.
+        "wrk_socket_errors": figures["socket_errors"],
+        "non2xx": figures["non2xx"],
         # Independent of what else the machine runs: server CPU time per announce answered.
-        "cpu_us_per_announce": round(cpu_used / max(figures["requests"], 1) * 1e6, 1),
+        "cpu_us_per_announce": round(cpu_used / max(valid, 1) * 1e6, 1),
     }
 
 
@@ -205,6 +266,8 @@ class LibraryStandIn:
 def serve(args: argparse.Namespace) -> None:
     """One tracker worker (a child process of the bench)."""
     from tracker import TrackerOptions, create_app
+    from tracker.serving import run as run_tracker
+    from tracker.serving import serve_until_stopped
 
     config = Config(
         platform_key=PLATFORM_KEY,
@@ -223,16 +286,8 @@ def serve(args: argparse.Namespace) -> None:
         ip_requests_per_window=10**12,
     )
 
-    async def main() -> None:
-        runner = web.AppRunner(create_app(config, options), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", args.port, reuse_port=True).start()
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
-    asyncio.run(main())
+    # What `peerpipe tracker serve` runs, one worker of it.
+    run_tracker(serve_until_stopped(create_app(config, options), "127.0.0.1", args.port, True))
 
 
 def start_workers(
@@ -325,15 +380,16 @@ async def bench_ours(
         await wait_ready(f"{url}/health")
         paths = await prepare_our_tracker(url, plan)
         pids = [process.pid for process in processes]
-        result = run_wrk(url, paths, plan, workdir, pids=pids)
+        result = {
+            "keepalive": run_wrk(url, paths, plan, workdir, pids),
+            "per_connection": run_wrk(url, paths, plan, workdir, pids, close=True),
+        }
         if workers == 1:
-            result["ok_fraction"] = round(await ok_fraction(url), 4)
-            rate = 5000
-            delay = plan.connections * 1000 / rate
-            paced = run_wrk(url, paths, plan, workdir, delay_ms=delay, pids=pids)
-            result["paced_announces_per_s"] = paced["announces_per_s"]
-            result["paced_p50_ms"] = paced["p50_ms"]
-            result["paced_p99_ms"] = paced["p99_ms"]
+            for mode, close in (("per_connection", True), ("keepalive", False)):
+                result[f"paced_5k_{mode}"] = run_wrk(
+                    url, paths, plan, workdir, pids, rate=PACED_RATE, close=close
+                )
+        result["ok_fraction"] = round(await ok_fraction(url), 4)
         return result
     finally:
         stop_workers(processes)
@@ -385,7 +441,8 @@ async def bench_opentracker(plan: Plan, workdir: Path) -> dict:
                     await response.read()
 
             await asyncio.gather(*(once(path) for path in paths))
-        return run_wrk(url, paths, plan, workdir, pids=[process.pid])
+        # opentracker answers one request per connection whatever the client asks.
+        return {"per_connection": run_wrk(url, paths, plan, workdir, [process.pid], close=True)}
     finally:
         process.terminate()
         process.wait(10)
@@ -460,7 +517,20 @@ async def run(plan: Plan) -> dict:
     finally:
         running.stop()
     peers = measure_memory(plan.memory_peers)
-    best = max(memory["announces_per_s"], redis_figures["announces_per_s"])
+    theirs = opentracker["per_connection"]["announces_per_s"]
+    best = max(
+        memory["per_connection"]["announces_per_s"],
+        redis_figures["per_connection"]["announces_per_s"],
+    )
+    best_keepalive = max(
+        memory["keepalive"]["announces_per_s"], redis_figures["keepalive"]["announces_per_s"]
+    )
+    paced = memory["paced_5k_per_connection"]
+    paced_keepalive = memory["paced_5k_keepalive"]
+
+    def sustained(run: dict) -> bool:
+        return run["p99_ms"] < 10 and run["announces_per_s"] >= 0.98 * PACED_RATE
+
     return {
         "bench": "tracker",
         "plan": plan.__dict__,
@@ -469,23 +539,33 @@ async def run(plan: Plan) -> dict:
         "opentracker": opentracker,
         "library_calls": library.calls,
         **peers,
-        "announces_per_s": memory["announces_per_s"],
-        "announces_per_s_redis": redis_figures["announces_per_s"],
-        "opentracker_announces_per_s": opentracker["announces_per_s"],
-        "ratio_vs_opentracker": round(best / opentracker["announces_per_s"], 3),
+        # Like for like: every announce on its own connection, as BitTorrent clients announce
+        # and as opentracker serves them (it closes each connection after one reply).
+        "announces_per_s": memory["per_connection"]["announces_per_s"],
+        "announces_per_s_redis": redis_figures["per_connection"]["announces_per_s"],
+        "opentracker_announces_per_s": theirs,
+        "ratio_vs_opentracker": round(best / theirs, 3),
+        # Ours on keep-alive connections (opentracker cannot keep one open).
+        "announces_per_s_keepalive": memory["keepalive"]["announces_per_s"],
+        "announces_per_s_redis_keepalive": redis_figures["keepalive"]["announces_per_s"],
+        "ratio_vs_opentracker_keepalive": round(best_keepalive / theirs, 3),
         # The same comparison by server CPU time per announce, which other load on the machine
         # disturbs far less than throughput.
         "cpu_ratio_vs_opentracker": round(
-            opentracker["cpu_us_per_announce"] / memory["cpu_us_per_announce"], 3
+            opentracker["per_connection"]["cpu_us_per_announce"]
+            / memory["per_connection"]["cpu_us_per_announce"],
+            3,
         ),
-        "p99_ms_at_5k": memory["paced_p99_ms"],
-        "offered_5k_achieved_per_s": memory["paced_announces_per_s"],
+        "p99_ms_at_5k": paced["p99_ms"],
+        "offered_5k_achieved_per_s": paced["announces_per_s"],
+        "p99_ms_at_5k_keepalive": paced_keepalive["p99_ms"],
+        "offered_5k_achieved_per_s_keepalive": paced_keepalive["announces_per_s"],
         "bytes_per_peer": peers["bytes_per_peer"],
         "goals": {
-            "ratio_at_least_0_5": best / opentracker["announces_per_s"] >= 0.5,
-            # Only meaningful if the tracker actually sustained the offered 5,000/s.
-            "p99_under_10ms_at_5k": memory["paced_p99_ms"] < 10
-            and memory["paced_announces_per_s"] >= 4500,
+            "ratio_at_least_0_5": best / theirs >= 0.5,
+            # Only met if the tracker actually sustained the offered 5,000/s.
+            "p99_under_10ms_at_5k": sustained(paced),
+            "p99_under_10ms_at_5k_keepalive": sustained(paced_keepalive),
             "bytes_per_peer_at_most_300": peers["bytes_per_peer"] <= 300,
         },
     }

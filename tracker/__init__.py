@@ -7,6 +7,7 @@ from tracker.announce import (
     AnnounceReply,
     Event,
     Peer,
+    PeerList,
     SwarmStats,
     encode_announce_reply,
     encode_failure,
@@ -28,6 +29,7 @@ from tracker.memory_store import MemorySwarmStore
 from tracker.options import TrackerOptions
 from tracker.redis_store import RedisSwarmStore
 from tracker.scrape import encode_scrape_reply, parse_scrape
+from tracker.serving import RunningTracker, start_tracker
 from tracker.swarm_store import PeerView, StoreTotals, Swarm, SwarmReport, SwarmStore
 
 __all__ = [
@@ -45,8 +47,10 @@ __all__ = [
     "InvalidBan",
     "MemorySwarmStore",
     "Peer",
+    "PeerList",
     "PeerView",
     "RedisSwarmStore",
+    "RunningTracker",
     "StoreTotals",
     "Swarm",
     "SwarmConflict",
@@ -65,4 +69,5 @@ __all__ = [
     "encode_scrape_reply",
     "parse_announce",
     "parse_scrape",
+    "start_tracker",
 ]

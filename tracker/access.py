@@ -33,6 +33,8 @@ MAX_CACHE_ENTRIES = 100_000
 # Refunds are remembered this long to reject shared answers asked for before them (past the
 # longest cache TTL, such answers have expired anyway).
 REVOCATION_MEMORY = 120.0
+# A cached answer used after this fraction of its lifetime is refreshed in the background.
+REFRESH_AHEAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,18 +67,56 @@ class AccessChecker:
         self._shared: SharedAccessCache = shared or NoSharedCache()
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[AccessDecision]] = {}
+        self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._revocations = 0
         # Wall-clock times: when each pending library question was asked, and of recent refunds.
         self._asked_at: dict[tuple[str, str], float] = {}
         self._revoked_at: dict[str, float] = {}
 
+    def cached(self, passkey: str, game_id: str) -> AccessDecision | None:
+        """The answer :meth:`check` would give from this process's cache, if it is fresh.
+
+        An answer past half its lifetime is asked for again in the background, so players
+        who keep announcing never wait for the library (it must be called on the event loop).
+        """
+        key = (passkey, game_id)
+        cached = self._cache.get(key)
+        if cached is None:
+            return None
+        age = self._clock() - cached.fetched_at
+        ttl = self._ttl
+        lifetime = ttl if cached.decision.allowed else min(ttl, MAX_REFUSAL_TTL)
+        if age >= lifetime:
+            return None
+        if age >= lifetime * REFRESH_AHEAD and key not in self._refreshing:
+            refresh = asyncio.ensure_future(self._refresh(key))
+            self._refreshing[key] = refresh
+            refresh.add_done_callback(lambda _: self._refreshing.pop(key, None))
+        return cached.decision
+
+    async def _refresh(self, key: tuple[str, str]) -> None:
+        revocations = self._revocations
+        asked_at = time.time()
+        try:
+            decision = await self._fetch(*key)
+        except AccessUnavailable:
+            return  # the cached answer stands until it expires; check() decides after that
+        if revocations == self._revocations:
+            self._remember(key, decision)
+            await self._share(key, decision, asked_at)
+
+    async def close(self) -> None:
+        """Stop background refreshes (the app is stopping)."""
+        for refresh in list(self._refreshing.values()):
+            refresh.cancel()
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+
     async def check(self, passkey: str, game_id: str) -> AccessDecision:
         """Whether ``passkey`` may join swarms of ``game_id``; never raises for a library outage."""
         key = (passkey, game_id)
-        cached = self._cache.get(key)
-        now = self._clock()
-        if cached is not None and now - cached.fetched_at < self._lifetime(cached.decision):
-            return cached.decision
+        fresh = self.cached(passkey, game_id)
+        if fresh is not None:
+            return fresh
         revocations = self._revocations
         task = self._pending.get(key)
         if task is None:

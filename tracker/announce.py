@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import binascii
 import enum
-import ipaddress
-import re
-import socket
-import struct
-from collections.abc import Iterable
-from dataclasses import dataclass
+import operator
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from tracker.bencode import Bencodable, encode
 from tracker.errors import AnnounceError
+from tracker.peer_list import NO_PEERS, Peer, PeerList, peer_address
+
+__all__ = [
+    "NO_PEERS",
+    "Announce",
+    "AnnounceReply",
+    "Event",
+    "Peer",
+    "PeerList",
+    "SwarmStats",
+    "encode_announce_reply",
+    "encode_failure",
+    "parse_announce",
+    "peer_address",
+]
 
 HASH_LENGTH = 20
 DEFAULT_NUMWANT = 50
@@ -37,8 +48,9 @@ class Event(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True)
-class Announce:
+# Named tuples rather than frozen dataclasses: one of each is built per announce, and a tuple
+# is several times cheaper to build.
+class Announce(NamedTuple):
     """One validated announce request."""
 
     info_hash: bytes
@@ -60,48 +72,7 @@ class Announce:
         return self.left == 0
 
 
-class Peer:
-    """A peer as handed out to others: who it is and where to reach it.
-
-    Stores hand out peers by the thousand per second, mostly for compact replies: a peer can
-    be built from its 6- or 18-byte compact form (BEP 23/7) alone, and its address is then
-    spelled out only if someone asks.
-    """
-
-    __slots__ = ("_ip", "_port", "compact", "peer_id")
-
-    def __init__(self, peer_id: bytes, ip: str = "", port: int = 0, compact: bytes = b"") -> None:
-        self.peer_id = peer_id
-        self._ip = ip
-        self._port = port
-        self.compact = compact
-
-    @property
-    def port(self) -> int:
-        return self._port or int.from_bytes(self.compact[-2:], "big")
-
-    @property
-    def ip(self) -> str:
-        if not self._ip:
-            family = socket.AF_INET if len(self.compact) == 6 else socket.AF_INET6
-            self._ip = socket.inet_ntop(family, self.compact[:-2])
-        return self._ip
-
-    def _identity(self) -> tuple[bytes, str, int]:
-        return (self.peer_id, str(peer_address(self.ip)), self.port)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Peer) and self._identity() == other._identity()
-
-    def __hash__(self) -> int:
-        return hash(self._identity())
-
-    def __repr__(self) -> str:
-        return f"Peer(peer_id={self.peer_id!r}, ip={self.ip!r}, port={self.port})"
-
-
-@dataclass(frozen=True)
-class SwarmStats:
+class SwarmStats(NamedTuple):
     """Counts for one swarm, as announce replies and scrapes report them."""
 
     complete: int = 0
@@ -109,16 +80,14 @@ class SwarmStats:
     downloaded: int = 0
 
 
-@dataclass(frozen=True)
-class AnnounceReply:
+class AnnounceReply(NamedTuple):
     interval: int
     min_interval: int
     stats: SwarmStats
-    peers: tuple[Peer, ...]
+    peers: PeerList
 
 
-def query_pairs(raw_query: str | bytes) -> list[tuple[str, bytes]]:
-    """``(name, value)`` pairs of a raw query string, values percent-decoded to bytes."""
+def _raw_query(raw_query: str | bytes) -> bytes:
     try:
         # aiohttp hands over the request target as text with undecodable bytes escaped.
         raw = (
@@ -130,45 +99,91 @@ def query_pairs(raw_query: str | bytes) -> list[tuple[str, bytes]]:
         raise AnnounceError("query string is not valid text") from None
     if len(raw) > MAX_QUERY_LENGTH:
         raise AnnounceError(f"query string is longer than {MAX_QUERY_LENGTH} bytes")
+    return raw
+
+
+def _decoded_pair(part: bytes) -> tuple[bytes, bytes]:
+    name, _, value = part.partition(b"=")
+    # '+' is left alone: BEP 3 clients percent-encode every byte of binary values.
+    if b"%" in name:
+        name = percent_decoded(name)
+    if b"%" in value:
+        value = percent_decoded(value)
+    return name, value
+
+
+def query_pairs(raw_query: str | bytes) -> list[tuple[str, bytes]]:
+    """``(name, value)`` pairs of a raw query string, values percent-decoded to bytes."""
     pairs: list[tuple[str, bytes]] = []
-    for part in raw.split(b"&"):
+    for part in _raw_query(raw_query).split(b"&"):
         if not part:
             continue
-        name, _, value = part.partition(b"=")
-        # '+' is left alone: BEP 3 clients percent-encode every byte of binary values.
-        if b"%" in name:
-            name = percent_decoded(name)
-        if b"%" in value:
-            value = percent_decoded(value)
+        name, value = _decoded_pair(part)
         pairs.append((name.decode("latin-1"), value))
         if len(pairs) > MAX_PARAMETERS:
             raise AnnounceError(f"query string has more than {MAX_PARAMETERS} parameters")
     return pairs
 
 
-# Anything percent_decoded's fast path would read differently from RFC 3986 percent-decoding.
-_NOT_PLAIN_ESCAPES = re.compile(rb"=|%(?![0-9A-Fa-f]{2})|[\x00-\x20\x7f-\xff]")
+def query_parameters(raw_query: str | bytes) -> dict[bytes, bytes]:
+    """The query's parameters by name, percent-decoded; a name given twice is refused."""
+    raw = _raw_query(raw_query)
+    parts = raw.split(b"&")
+    # Every announce comes through here: split it in C, and take the careful path below
+    # only for an empty part, a part without '=', a repeated name or an encoded name.
+    try:
+        params: dict[bytes, bytes] = dict(map(_SPLIT_PAIR, parts))
+    except ValueError:
+        return _query_parameters_one_by_one(raw)
+    if len(params) != len(parts) or len(parts) > MAX_PARAMETERS or b"%" in b"".join(params):
+        return _query_parameters_one_by_one(raw)
+    escapes = raw.count(b"%")
+    if escapes:
+        info_hash, peer_id = params.get(b"info_hash", b""), params.get(b"peer_id", b"")
+        # Clients escape the two binary values; other values rarely hold an escape.
+        if info_hash.count(b"%") + peer_id.count(b"%") == escapes:
+            if b"%" in info_hash:
+                params[b"info_hash"] = percent_decoded(info_hash)
+            if b"%" in peer_id:
+                params[b"peer_id"] = percent_decoded(peer_id)
+        else:
+            for name, value in params.items():
+                if b"%" in value:
+                    params[name] = percent_decoded(value)
+    return params
+
+
+_SPLIT_PAIR = operator.methodcaller("split", b"=", 1)
+
+
+def _query_parameters_one_by_one(raw: bytes) -> dict[bytes, bytes]:
+    params: dict[bytes, bytes] = {}
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        name, value = _decoded_pair(part)
+        if name in params:
+            raise AnnounceError(f"parameter {name.decode('latin-1')!r} is given more than once")
+        params[name] = value
+        if len(params) > MAX_PARAMETERS:
+            raise AnnounceError(f"query string has more than {MAX_PARAMETERS} parameters")
+    return params
 
 
 def percent_decoded(raw: bytes) -> bytes:
     """``raw`` with every ``%XX`` decoded (``+`` stays a plus), as ``unquote_to_bytes``.
 
     Announces carry two 20-byte values in ``%XX`` form; quoted-printable decoding in C does the
-    same job ten times faster once ``%`` is spelled ``=``, which is safe when no ``=``, bare
-    ``%`` or whitespace is present. Anything else takes the general path.
+    same job ten times faster once ``%`` is spelled ``=``. The two differ only where ``=`` or a
+    line break occurs (looked for first) or where a ``%`` is not followed by two hex digits,
+    which shows as a decoded length that does not match the number of ``%`` signs.
     """
-    if _NOT_PLAIN_ESCAPES.search(raw):
+    if b"=" in raw or b"\n" in raw or b"\r" in raw:
         return unquote_to_bytes(raw)
-    return binascii.a2b_qp(raw.replace(b"%", b"="))
-
-
-def unique_parameters(pairs: Iterable[tuple[str, bytes]]) -> dict[str, bytes]:
-    params: dict[str, bytes] = {}
-    for name, value in pairs:
-        if name in params:
-            raise AnnounceError(f"parameter {name!r} is given more than once")
-        params[name] = value
-    return params
+    decoded = binascii.a2b_qp(raw.replace(b"%", b"="))
+    if len(decoded) != len(raw) - 2 * raw.count(b"%"):
+        return unquote_to_bytes(raw)
+    return decoded
 
 
 def parse_info_hash(value: bytes, name: str = "info_hash") -> bytes:
@@ -177,49 +192,123 @@ def parse_info_hash(value: bytes, name: str = "info_hash") -> bytes:
     return value
 
 
+_REQUIRED = (b"info_hash", b"peer_id", b"port", b"uploaded", b"downloaded", b"left")
+_EVENTS = {
+    b"": Event.EMPTY,
+    b"empty": Event.EMPTY,
+    b"started": Event.STARTED,
+    b"completed": Event.COMPLETED,
+    b"stopped": Event.STOPPED,
+}
+
+
 def parse_announce(raw_query: str | bytes, max_numwant: int) -> Announce:
     """The announce in ``raw_query``; :class:`AnnounceError` says what is wrong otherwise."""
-    params = unique_parameters(query_pairs(raw_query))
-    for required in ("info_hash", "peer_id", "port", "uploaded", "downloaded", "left"):
-        if required not in params:
-            raise AnnounceError(f"missing required parameter {required!r}")
-    port = _whole_number(params, "port", maximum=65535)
+    params = query_parameters(raw_query)
+    get = params.get
+    info_hash, peer_id = get(b"info_hash"), get(b"peer_id")
+    port, uploaded, downloaded, left = (
+        get(b"port"),
+        get(b"uploaded"),
+        get(b"downloaded"),
+        get(b"left"),
+    )
+    if (
+        info_hash is None
+        or peer_id is None
+        or port is None
+        or uploaded is None
+        or downloaded is None
+        or left is None
+    ):
+        missing = next(name for name in _REQUIRED if name not in params)
+        raise AnnounceError(f"missing required parameter {missing.decode()!r}")
+    numwant, key = get(b"numwant"), get(b"key")
+    event = _EVENTS.get(get(b"event", b""))
+    if (
+        # bytes.isdigit() is true for ASCII digits only; 18 digits stay below MAX_COUNTER.
+        port.isdigit()
+        and 0 < int(port) < 65536
+        and uploaded.isdigit()
+        and downloaded.isdigit()
+        and left.isdigit()
+        and len(uploaded) <= 18
+        and len(downloaded) <= 18
+        and len(left) <= 18
+        and (numwant is None or (numwant.isdigit() and len(numwant) <= 18))
+        and event is not None
+        and len(info_hash) == HASH_LENGTH
+        and len(peer_id) == HASH_LENGTH
+        and (key is None or len(key) <= _MAX_KEY_LENGTH)
+        and b"ip" not in params
+    ):
+        # The common announce, checked in one go; anything else is checked field by field.
+        compact, no_peer_id = get(b"compact"), get(b"no_peer_id")
+        return Announce(
+            info_hash,
+            peer_id,
+            int(port),
+            int(uploaded),
+            int(downloaded),
+            int(left),
+            event,
+            compact != b"0" if compact in _FLAGS else _flag(compact, "compact", default=True),
+            min(DEFAULT_NUMWANT if numwant is None else int(numwant), max_numwant),
+            no_peer_id == b"1"
+            if no_peer_id in _FLAGS
+            else _flag(no_peer_id, "no_peer_id", default=False),
+            key,
+        )
+    return _checked_announce(params, max_numwant)
+
+
+_FLAGS = (b"0", b"1", None)
+
+
+def _checked_announce(params: dict[bytes, bytes], max_numwant: int) -> Announce:
+    get = params.get
+    port = _whole_number(params[b"port"], "port", 65535)
     if port < 1:
         raise AnnounceError("port must be between 1 and 65535")
-    requested = _whole_number(params, "numwant", maximum=MAX_COUNTER, default=DEFAULT_NUMWANT)
-    key = params.get("key")
+    numwant = get(b"numwant")
+    requested = (
+        DEFAULT_NUMWANT if numwant is None else _whole_number(numwant, "numwant", MAX_COUNTER)
+    )
+    key = get(b"key")
     if key is not None and len(key) > _MAX_KEY_LENGTH:
         raise AnnounceError(f"key must be at most {_MAX_KEY_LENGTH} bytes")
+    event = _EVENTS.get(get(b"event", b""))
+    if event is None:
+        raise AnnounceError(
+            f"event must be started, completed, stopped or empty, got {_shown(params[b'event'])}"
+        )
+    ip = get(b"ip")
     return Announce(
-        info_hash=parse_info_hash(params["info_hash"]),
-        peer_id=parse_info_hash(params["peer_id"], "peer_id"),
-        port=port,
-        uploaded=_whole_number(params, "uploaded", MAX_COUNTER),
-        downloaded=_whole_number(params, "downloaded", MAX_COUNTER),
-        left=_whole_number(params, "left", MAX_COUNTER),
-        event=_event(params.get("event", b"")),
-        compact=_flag(params, "compact", default=True),
-        numwant=min(requested, max_numwant),
-        no_peer_id=_flag(params, "no_peer_id", default=False),
-        key=key,
-        ip=_address(params.get("ip")),
+        parse_info_hash(params[b"info_hash"]),
+        parse_info_hash(params[b"peer_id"], "peer_id"),
+        port,
+        _whole_number(params[b"uploaded"], "uploaded", MAX_COUNTER),
+        _whole_number(params[b"downloaded"], "downloaded", MAX_COUNTER),
+        _whole_number(params[b"left"], "left", MAX_COUNTER),
+        event,
+        _flag(get(b"compact"), "compact", default=True),
+        min(requested, max_numwant),
+        _flag(get(b"no_peer_id"), "no_peer_id", default=False),
+        key,
+        None if ip is None else _address(ip),
     )
 
 
-def _address(raw: bytes | None) -> str | None:
-    if raw is None:
-        return None
+def _address(raw: bytes) -> str:
     try:
         return str(peer_address(raw.decode("ascii")))
     except (UnicodeDecodeError, ValueError):
         raise AnnounceError(f"ip must be an IPv4 or IPv6 address, got {_shown(raw)}") from None
 
 
-def _whole_number(params: dict[str, bytes], name: str, maximum: int, default: int = 0) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    if not raw or not raw.isdigit() or not raw.isascii() or len(raw) > 20:
+def _whole_number(raw: bytes, name: str, maximum: int) -> int:
+    # bytes.isdigit() is true for ASCII digits only.
+    if not raw.isdigit() or len(raw) > 20:
         raise AnnounceError(f"{name} must be a non-negative whole number, got {_shown(raw)}")
     value = int(raw)
     if value > maximum:
@@ -227,24 +316,14 @@ def _whole_number(params: dict[str, bytes], name: str, maximum: int, default: in
     return value
 
 
-def _flag(params: dict[str, bytes], name: str, default: bool) -> bool:
-    raw = params.get(name)
+def _flag(raw: bytes | None, name: str, default: bool) -> bool:
     if raw is None:
         return default
-    if raw not in (b"0", b"1"):
-        raise AnnounceError(f"{name} must be 0 or 1, got {_shown(raw)}")
-    return raw == b"1"
-
-
-def _event(raw: bytes) -> Event:
-    if raw == b"empty":
-        return Event.EMPTY
-    try:
-        return Event(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        raise AnnounceError(
-            f"event must be started, completed, stopped or empty, got {_shown(raw)}"
-        ) from None
+    if raw == b"1":
+        return True
+    if raw == b"0":
+        return False
+    raise AnnounceError(f"{name} must be 0 or 1, got {_shown(raw)}")
 
 
 def _shown(raw: bytes) -> str:
@@ -253,25 +332,33 @@ def _shown(raw: bytes) -> str:
 
 def encode_announce_reply(reply: AnnounceReply, compact: bool, no_peer_id: bool = False) -> bytes:
     """The bencoded reply: compact ``peers``/``peers6`` strings, or a list of peer dicts."""
+    stats = reply.stats
     if compact:
         # The hot path, written out: keys in bencode order, no generic encoder.
-        ipv4, ipv6 = _compact_peers(reply.peers)
-        stats = reply.stats
-        head = b"d8:completei%de10:downloadedi%de10:incompletei%de8:intervali%de" % (
-            stats.complete,
-            stats.downloaded,
-            stats.incomplete,
-            reply.interval,
-        )
-        head += b"12:min intervali%de5:peers%d:" % (reply.min_interval, len(ipv4))
+        ipv4, ipv6 = reply.peers.ipv4, reply.peers.ipv6
         tail = b"6:peers6%d:%se" % (len(ipv6), ipv6) if ipv6 else b"e"
-        return head + ipv4 + tail
+        return b"".join(
+            (
+                b"d8:completei%de10:downloadedi%de10:incompletei%de8:intervali%de"
+                b"12:min intervali%de5:peers%d:"
+                % (
+                    stats.complete,
+                    stats.downloaded,
+                    stats.incomplete,
+                    reply.interval,
+                    reply.min_interval,
+                    len(ipv4),
+                ),
+                ipv4,
+                tail,
+            )
+        )
     body: dict[str, Bencodable] = {
         "interval": reply.interval,
         "min interval": reply.min_interval,
-        "complete": reply.stats.complete,
-        "incomplete": reply.stats.incomplete,
-        "downloaded": reply.stats.downloaded,
+        "complete": stats.complete,
+        "incomplete": stats.incomplete,
+        "downloaded": stats.downloaded,
     }
     body["peers"] = [_peer_dict(peer, no_peer_id) for peer in reply.peers]
     return encode(body)
@@ -282,28 +369,8 @@ def encode_failure(reason: str) -> bytes:
     return encode({"failure reason": reason})
 
 
-def _compact_peers(peers: Iterable[Peer]) -> tuple[bytes, bytes]:
-    forms = [peer.compact or _compact_form(peer) for peer in peers]
-    ipv4 = b"".join([form for form in forms if len(form) == 6])
-    if len(ipv4) == 6 * len(forms):
-        return ipv4, b""
-    return ipv4, b"".join([form for form in forms if len(form) == 18])
-
-
-def _compact_form(peer: Peer) -> bytes:
-    return peer_address(peer.ip).packed + struct.pack(">H", peer.port)
-
-
 def _peer_dict(peer: Peer, no_peer_id: bool) -> dict[str, Bencodable]:
     entry: dict[str, Bencodable] = {"ip": str(peer_address(peer.ip)), "port": peer.port}
     if not no_peer_id:
         entry["peer id"] = peer.peer_id
     return entry
-
-
-def peer_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """``ip`` as an address, IPv4-mapped IPv6 turned back into IPv4."""
-    address = ipaddress.ip_address(ip)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address

@@ -123,6 +123,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                     udp.close()
                 await backend.revocations.close()
         finally:
+            await access.close()
             state.access = None
             await backend.limiter.close()
             await backend.store.close()

@@ -65,11 +65,14 @@ class BanList:
             ipaddress.ip_network(ban.value) for ban in self.bans if ban.kind is BanKind.IP_RANGE
         ]
 
+    def __bool__(self) -> bool:
+        return bool(self.bans)
+
     def refusal(self, passkey: str, peer_id: bytes | None, ip: str) -> str | None:
         """Why this announcer is banned, or None."""
         if passkey in self._passkeys:
             return "banned: this passkey is banned"
-        if peer_id is not None and peer_id.hex() in self._peers:
+        if peer_id is not None and self._peers and peer_id.hex() in self._peers:
             return "banned: this peer is banned"
         if self._networks:
             address = ipaddress.ip_address(ip)

@@ -6,16 +6,21 @@ import argparse
 import asyncio
 import functools
 import json
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
 from peerpipe.config import Config
-from peerpipe.service import serve_forever
 from tracker.admin_client import TrackerAdminClient
 from tracker.app import create_app
 from tracker.errors import TrackerError
+from tracker.options import TrackerOptions
+from tracker.serving import run as run_tracker
+from tracker.serving import serve_until_stopped
 
 Handler = Callable[[argparse.Namespace, Config], int]
 
@@ -28,15 +33,56 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument(
         "--port", type=int, help="port to listen on (default: PEERPIPE_TRACKER_PORT)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the ports (SO_REUSEPORT); more than one needs the Redis store"
+        " (PEERPIPE_REDIS_URL), since the in-process one lives in one process",
+    )
     serve.set_defaults(handler=serve_tracker)
 
 
 def serve_tracker(args: argparse.Namespace, config: Config) -> int:
     host = args.host or config.tracker.host
     port = config.tracker.port if args.port is None else args.port
+    workers = getattr(args, "workers", 1)
     config = replace(config, tracker=replace(config.tracker, host=host, port=port))
+    if workers < 1 or (workers > 1 and not config.tracker.redis_url):
+        print(
+            "peerpipe tracker serve: --workers above 1 needs PEERPIPE_REDIS_URL"
+            " (peers held in-process are not shared between processes)"
+            if workers > 1
+            else "peerpipe tracker serve: --workers must be at least 1",
+            file=sys.stderr,
+        )
+        return 2
+    if workers > 1 and port == 0:
+        print("peerpipe tracker serve: --workers above 1 needs a fixed port", file=sys.stderr)
+        return 2
+    spawn = multiprocessing.get_context("spawn")
+    others = [
+        spawn.Process(target=serve_worker, args=(config, workers > 1), daemon=True)
+        for _ in range(workers - 1)
+    ]
+    for worker in others:
+        worker.start()
     try:
-        asyncio.run(serve_forever(create_app(config), host, port))
+        return serve_worker(config, workers > 1)
+    finally:
+        for worker in others:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, signal.SIGTERM)
+        for worker in others:
+            worker.join(10)
+
+
+def serve_worker(config: Config, shared_port: bool) -> int:
+    """One tracker process: the lean announce listener in front of the app, on uvloop."""
+    options = TrackerOptions(reuse_port=shared_port)
+    host, port = config.tracker.host, config.tracker.port
+    try:
+        run_tracker(serve_until_stopped(create_app(config, options), host, port, shared_port))
     except (TrackerError, OSError) as exc:
         print(f"peerpipe tracker serve: {exc}", file=sys.stderr)
         return 1

@@ -1,29 +1,32 @@
-"""The in-process swarm store: one tracker, state lost on restart, compact per-peer records."""
+"""The in-process swarm store: one tracker, state lost on restart, compact per-peer records.
+
+Replies are slices of per-swarm pools of peers in compact form (:mod:`tracker.reply_pool`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
-from tracker.announce import Announce, Event, Peer, SwarmStats
+from tracker.announce import NO_PEERS, Announce, Event, PeerList, SwarmStats
 from tracker.bans import Ban
 from tracker.errors import SwarmConflict, SwarmFull, UnknownSwarm
 from tracker.peer_records import (
     OWNER_TAG_LENGTH,
     SEEDER_FLAG,
-    SEEN,
     TAIL,
     TAIL_SIZE,
     PeerRecord,
+    owner_tag,
     pack_record,
     packed_address,
-    peer_key,
     record_last_seen,
     record_seeder,
-    seen_bytes,
 )
+from tracker.reply_pool import POOL_SIZE, RESAMPLE_SECONDS, ReplyPools
 from tracker.swarm_store import PeerView, StoreTotals, Swarm, SwarmReport
 
 DEFAULT_MAX_PEERS = 2_000_000
@@ -34,14 +37,15 @@ PURGE_SLICE = 20_000
 class _SwarmPeers:
     """Peers of one announced hash with counts kept up to date on every change."""
 
-    __slots__ = ("bytes_downloaded", "bytes_uploaded", "completed", "peers", "seeders")
+    __slots__ = ("bytes_downloaded", "bytes_uploaded", "completed", "peers", "pools", "seeders")
 
-    def __init__(self) -> None:
+    def __init__(self, pool_size: int = POOL_SIZE) -> None:
         self.peers: dict[bytes, bytes] = {}
         self.seeders = 0
         self.completed = 0
         self.bytes_uploaded = 0
         self.bytes_downloaded = 0
+        self.pools = ReplyPools(size=pool_size)
 
     def stats(self) -> SwarmStats:
         return SwarmStats(
@@ -60,6 +64,8 @@ class _SwarmPeers:
         stale = [key for key, raw in self.peers.items() if record_last_seen(raw) < oldest]
         for key in stale:
             self.remove(key)
+        if stale:
+            self.pools.valid_until = float("-inf")
         return len(stale)
 
 
@@ -72,11 +78,14 @@ class MemorySwarmStore:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         max_peers: int = DEFAULT_MAX_PEERS,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         self._peer_lifetime = int(peer_lifetime)
         self._clock = clock
         self._rng = rng or random.Random()
         self._max_peers = max_peers
+        # Peers of one swarm kept ready for replies (tracker.reply_pool).
+        self._pool_size = pool_size
         self._peer_count = 0
         self._swarms: dict[bytes, Swarm] = {}
         self._peers: dict[bytes, _SwarmPeers] = {}
@@ -94,7 +103,7 @@ class MemorySwarmStore:
             return False
         for info_hash in swarm.info_hashes:
             self._swarms[info_hash] = swarm
-            self._peers.setdefault(info_hash, _SwarmPeers())
+            self._peers.setdefault(info_hash, _SwarmPeers(self._pool_size))
         return True
 
     async def unregister(self, info_hash: bytes) -> Swarm | None:
@@ -111,67 +120,110 @@ class MemorySwarmStore:
     async def swarm(self, info_hash: bytes) -> Swarm | None:
         return self._swarms.get(info_hash)
 
+    def cached_swarm(self, info_hash: bytes) -> Swarm | None:
+        return self._swarms.get(info_hash)
+
     async def swarms(self) -> list[Swarm]:
         return list(dict.fromkeys(self._swarms.values()))
 
+    # Sans-IO: the tracker's transports call this form directly, without awaiting anything.
+    answers_at_once = True
+
     async def announce(
         self, announce: Announce, ip: str, owner: str
-    ) -> tuple[SwarmStats, tuple[Peer, ...]]:
+    ) -> tuple[SwarmStats, PeerList]:
+        return self.announce_at_once(announce, ip, owner)
+
+    def announce_at_once(
+        self, announce: Announce, ip: str, owner: str
+    ) -> tuple[SwarmStats, PeerList]:
         swarm_peers = self._peers.get(announce.info_hash)
         if swarm_peers is None:
             raise UnknownSwarm("info_hash is not registered with this tracker")
-        key = peer_key(owner, announce.peer_id)
-        previous = swarm_peers.remove(key)
-        if previous is None and announce.event is not Event.STOPPED:
-            if self._peer_count >= self._max_peers:
-                raise SwarmFull("the tracker is full; try again later")
-            self._peer_count += 1
-        elif previous is not None and announce.event is Event.STOPPED:
-            self._peer_count -= 1
-        # Seeder flag and byte counters of the peer's previous announce, if any.
-        flags, _, uploaded, downloaded = (
-            TAIL.unpack_from(previous, len(previous) - TAIL_SIZE) if previous else (0, 0, 0, 0)
-        )
+        key = owner_tag(owner) + announce.peer_id
+        previous = swarm_peers.peers.pop(key, None)
+        if previous is not None and previous[-TAIL_SIZE] & SEEDER_FLAG:
+            swarm_peers.seeders -= 1
+        stopped = announce.event is Event.STOPPED
+        if previous is None:
+            if not stopped:
+                if self._peer_count >= self._max_peers:
+                    raise SwarmFull("the tracker is full; try again later")
+                self._peer_count += 1
+            flags, seen, uploaded, downloaded = 0, 0, 0, 0
+        else:
+            if stopped:
+                self._peer_count -= 1
+            # Seeder flag, last seen and byte counters of the peer's previous announce.
+            flags, seen, uploaded, downloaded = TAIL.unpack_from(
+                previous, len(previous) - TAIL_SIZE
+            )
         swarm_peers.bytes_uploaded += max(announce.uploaded - uploaded, 0)
         swarm_peers.bytes_downloaded += max(announce.downloaded - downloaded, 0)
-        if announce.event is Event.STOPPED:
-            return swarm_peers.stats(), ()
-        if announce.event is Event.COMPLETED and not flags & SEEDER_FLAG:
+        was_seeder = bool(flags & SEEDER_FLAG)
+        pools = swarm_peers.pools
+        if stopped:
+            if previous is not None:
+                pools.remove(previous[:-TAIL_SIZE], announce.peer_id, was_seeder)
+            return swarm_peers.stats(), NO_PEERS
+        if announce.event is Event.COMPLETED and not was_seeder:
             swarm_peers.completed += 1
         now = int(self._clock())
-        swarm_peers.peers[key] = pack_record(
-            packed_address(ip),
-            announce.port,
-            announce.is_seeder,
-            now,
-            announce.uploaded,
-            announce.downloaded,
+        seeder = announce.left == 0
+        record = pack_record(
+            packed_address(ip), announce.port, seeder, now, announce.uploaded, announce.downloaded
         )
-        if announce.is_seeder:
+        swarm_peers.peers[key] = record
+        if seeder:
             swarm_peers.seeders += 1
-        return swarm_peers.stats(), self._pick(swarm_peers, key, announce, now)
+        compact = record[:-TAIL_SIZE]
+        if previous is None:
+            pools.add(compact, announce.peer_id, seeder, now)
+        elif (
+            was_seeder != seeder
+            or previous[:-TAIL_SIZE] != compact
+            # A peer back from silence may have been left out of the pools as stale.
+            or seen < now - self._peer_lifetime
+        ):
+            pools.remove(previous[:-TAIL_SIZE], announce.peer_id, was_seeder)
+            pools.add(compact, announce.peer_id, seeder, now)
+        peer_count = len(swarm_peers.peers)
+        stats = SwarmStats(
+            swarm_peers.seeders, peer_count - swarm_peers.seeders, swarm_peers.completed
+        )
+        if not announce.numwant:
+            return stats, NO_PEERS
+        if now > pools.valid_until:
+            pools = swarm_peers.pools = self._rebuild_pools(swarm_peers.peers, now)
+        return stats, pools.pick(compact, announce.peer_id, seeder, announce.numwant, self._rng)
 
-    def _pick(
-        self, swarm_peers: _SwarmPeers, own: bytes, announce: Announce, now: int
-    ) -> tuple[Peer, ...]:
-        peers = swarm_peers.peers
-        wanted = announce.numwant
-        if wanted == 0:
-            return ()
-        # A seeder has nothing to gain from other seeders, so it looks at more candidates.
-        look_at = wanted * 2 + 1 if announce.is_seeder else wanted + 1
-        keys = list(peers) if len(peers) <= look_at else self._rng.sample(list(peers), look_at)
-        # Compared as stored (big-endian bytes order like the numbers): no decoding per peer.
-        oldest = seen_bytes(max(now - self._peer_lifetime, 0))
-        skip_seeders = announce.is_seeder
-        found: list[Peer] = []
-        for key in keys:
-            raw = peers[key]
-            if key == own or raw[SEEN] < oldest or (skip_seeders and raw[-TAIL_SIZE] & 1):
-                continue
-            found.append(Peer(key[OWNER_TAG_LENGTH:], "", 0, raw[:-TAIL_SIZE]))
-        # At most look_at candidates were looked at: trimming once beats counting per peer.
-        return tuple(found[:wanted])
+    def _rebuild_pools(self, peers: dict[bytes, bytes], now: int) -> ReplyPools:
+        """Pools of the swarm's live peers: all of them, or a sample of a big swarm."""
+        resample_at: float = float("inf")
+        chosen: Iterable[tuple[bytes, bytes]] = peers.items()
+        size = self._pool_size
+        if len(peers) > size:
+            # A run of peers from a random place in announce order, wrapping round the end.
+            start = self._rng.randrange(len(peers))
+            chosen = itertools.chain(
+                itertools.islice(peers.items(), start, start + size),
+                itertools.islice(peers.items(), max(start + size - len(peers), 0)),
+            )
+            resample_at = now + RESAMPLE_SECONDS
+        oldest = now - self._peer_lifetime
+        earliest = [now]
+
+        def live() -> Iterator[tuple[bytes, bytes, bool]]:
+            for key, raw in chosen:
+                seen = record_last_seen(raw)
+                if seen >= oldest:
+                    earliest[0] = min(earliest[0], seen)
+                    yield raw[:-TAIL_SIZE], key[OWNER_TAG_LENGTH:], record_seeder(raw)
+
+        pools = ReplyPools.build(live(), resample_at, size)
+        # Until the least recently seen pooled peer turns stale.
+        pools.valid_until = min(resample_at, earliest[0] + self._peer_lifetime)
+        return pools
 
     async def stats(self, info_hashes: Iterable[bytes]) -> dict[bytes, SwarmStats]:
         return {

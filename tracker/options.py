@@ -32,3 +32,5 @@ class TrackerOptions:
     max_headers: int = 32
     # Operators' bans are re-read from the store at most this often.
     ban_refresh_seconds: float = 1.0
+    # Several tracker processes share the HTTP and UDP ports (SO_REUSEPORT, Redis store).
+    reuse_port: bool = False

@@ -15,8 +15,6 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from tracker.announce import Peer
-
 OWNER_TAG_LENGTH = 8
 # flags (bit 0: seeder), last seen (whole seconds), uploaded, downloaded: after the address.
 TAIL = struct.Struct("!BIqq")
@@ -93,16 +91,3 @@ def record_seeder(raw: bytes) -> bool:
 
 def record_last_seen(raw: bytes) -> int:
     return int.from_bytes(raw[_SEEN], "big")
-
-
-def seen_bytes(moment: int) -> bytes:
-    """``moment`` as stored: compare with a record's ``raw[SEEN]`` without decoding it."""
-    return moment.to_bytes(4, "big")
-
-
-SEEN = _SEEN
-
-
-def peer_from_record(key: bytes, raw: bytes) -> Peer:
-    """The peer others are told about: id from the key, compact form from the record."""
-    return Peer(key[OWNER_TAG_LENGTH:], "", 0, raw[:-TAIL_SIZE])

@@ -31,8 +31,12 @@ def refusal(passkey_count: int, ip_count: int, passkey_limit: int, ip_limit: int
 
 
 class RateLimiter(Protocol):
-    async def hit(self, passkey: str, ip: str) -> str | None:
-        """Count one request; why it is refused, or None if within the limits."""
+    def hit(self, passkey: str, ip: str) -> str | None:
+        """Count one request; why it is refused, or None if within the limits.
+
+        Never waits: counts are kept in the process, and shared ones are exchanged in the
+        background (it must be called from the running event loop).
+        """
 
     async def close(self) -> None: ...
 
@@ -52,18 +56,18 @@ class MemoryRateLimiter:
         self._current = -1
         self._counts: dict[str, int] = {}
 
-    async def hit(self, passkey: str, ip: str) -> str | None:
+    def hit(self, passkey: str, ip: str) -> str | None:
         window = int(self._clock() // self._window)
         counts = self._counts
         if window != self._current or len(counts) >= MAX_COUNTED_KEYS:
             counts.clear()
             self._current = window
         passkey_key, ip_key = "p" + passkey, "i" + ip
-        passkey_count = counts.get(passkey_key, 0) + 1
-        ip_count = counts.get(ip_key, 0) + 1
-        counts[passkey_key] = passkey_count
-        counts[ip_key] = ip_count
-        return refusal(passkey_count, ip_count, self._passkey_limit, self._ip_limit)
+        passkey_count = counts[passkey_key] = counts.get(passkey_key, 0) + 1
+        ip_count = counts[ip_key] = counts.get(ip_key, 0) + 1
+        if passkey_count > self._passkey_limit or ip_count > self._ip_limit:
+            return refusal(passkey_count, ip_count, self._passkey_limit, self._ip_limit)
+        return None
 
     async def close(self) -> None:
         return None
@@ -101,7 +105,7 @@ class RedisRateLimiter:
         self._known: dict[str, int] = {}
         self._flusher: asyncio.Task[None] | None = None
 
-    async def hit(self, passkey: str, ip: str) -> str | None:
+    def hit(self, passkey: str, ip: str) -> str | None:
         window = int(self._clock() // self._window)
         if window != self._current or len(self._known) >= MAX_COUNTED_KEYS:
             self._current = window

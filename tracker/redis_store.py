@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from tracker.announce import Announce, Event, Peer, SwarmStats
+from tracker.announce import NO_PEERS, Announce, Event, PeerList, SwarmStats
 from tracker.bans import Ban
 from tracker.errors import SwarmConflict, SwarmFull, UnknownSwarm
 from tracker.peer_records import (
@@ -26,7 +26,14 @@ from tracker.peer_records import (
     peer_key,
 )
 from tracker.redis_scripts import ANNOUNCE, PURGE, REGISTER
-from tracker.swarm_store import PeerView, StoreTotals, Swarm, SwarmReport
+from tracker.swarm_store import (
+    NOT_CACHED,
+    NotCached,
+    PeerView,
+    StoreTotals,
+    Swarm,
+    SwarmReport,
+)
 
 # Lua numbers are doubles: byte counters are clamped where they stay exact.
 _MAX_EXACT = 2**53
@@ -93,6 +100,15 @@ class RedisSwarmStore:
         self._registry.clear()
         return swarm
 
+    # Every announce is a round trip to Redis.
+    answers_at_once = False
+
+    def cached_swarm(self, info_hash: bytes) -> Swarm | Literal[NotCached.NOT_CACHED] | None:
+        cached = self._registry.get(info_hash)
+        if cached is not None and time.monotonic() - cached[1] < REGISTRY_CACHE_SECONDS:
+            return cached[0]
+        return NOT_CACHED
+
     async def swarm(self, info_hash: bytes) -> Swarm | None:
         cached = self._registry.get(info_hash)
         now = time.monotonic()
@@ -117,9 +133,12 @@ class RedisSwarmStore:
                 found[swarm] = None
         return list(found)
 
+    def announce_at_once(self, announce: Announce, ip: str, owner: str) -> None:
+        return None
+
     async def announce(
         self, announce: Announce, ip: str, owner: str
-    ) -> tuple[SwarmStats, tuple[Peer, ...]]:
+    ) -> tuple[SwarmStats, PeerList]:
         now = int(self._clock())
         key = peer_key(owner, announce.peer_id)
         uploaded = min(announce.uploaded, _MAX_EXACT)
@@ -148,10 +167,11 @@ class RedisSwarmStore:
             raise UnknownSwarm("info_hash is not registered with this tracker")
         if answer[0] == -2:
             raise SwarmFull("this swarm is full; try again later")
-        stats = SwarmStats(complete=answer[0], incomplete=answer[1], downloaded=answer[2])
+        stats = SwarmStats(answer[0], answer[1], answer[2])
         if announce.event is Event.STOPPED:
-            return stats, ()
-        return stats, _peers(answer[3], answer[4], 6) + _peers(answer[5], answer[6], 18)
+            return stats, NO_PEERS
+        # The script hands back compact strings and ids already concatenated.
+        return stats, PeerList(answer[3], answer[4], answer[5], answer[6])
 
     async def stats(self, info_hashes: Iterable[bytes]) -> dict[bytes, SwarmStats]:
         wanted = list(info_hashes)
@@ -303,11 +323,4 @@ def _swarm_from_fields(fields: dict[bytes, bytes]) -> Swarm | None:
         release=int(fields[b"release"]),
         info_hash_v1=bytes.fromhex(fields[b"v1"].decode()),
         info_hash_v2=bytes.fromhex(v2.decode()) if v2 else None,
-    )
-
-
-def _peers(compact: bytes, ids: bytes, size: int) -> tuple[Peer, ...]:
-    return tuple(
-        Peer(ids[n * 20 : n * 20 + 20], "", 0, compact[n * size : n * size + size])
-        for n in range(len(compact) // size)
     )

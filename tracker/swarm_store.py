@@ -7,12 +7,22 @@ at start-up and never asks which.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
-from tracker.announce import HASH_LENGTH, Announce, Peer, SwarmStats
+from tracker.announce import HASH_LENGTH, Announce, PeerList, SwarmStats
 from tracker.bans import Ban
+
+
+class NotCached(enum.Enum):
+    """What :meth:`SwarmStore.cached_swarm` answers when only a look-up in storage can tell."""
+
+    NOT_CACHED = enum.auto()
+
+
+NOT_CACHED: Literal[NotCached.NOT_CACHED] = NotCached.NOT_CACHED
 
 
 @dataclass(frozen=True)
@@ -78,19 +88,31 @@ class SwarmStore(Protocol):
     async def unregister(self, info_hash: bytes) -> Swarm | None:
         """Forget the swarm announced under ``info_hash`` (either hash) and all its peers."""
 
+    # True if announce_at_once() answers without I/O (the transports then skip the event
+    # loop's task machinery); otherwise they await announce().
+    answers_at_once: bool
+
     async def swarm(self, info_hash: bytes) -> Swarm | None:
         """The swarm a 20-byte ``info_hash`` belongs to, if registered."""
+
+    def cached_swarm(self, info_hash: bytes) -> Swarm | Literal[NotCached.NOT_CACHED] | None:
+        """What :meth:`swarm` would answer, if known without I/O; else NOT_CACHED."""
 
     async def swarms(self) -> list[Swarm]: ...
 
     async def announce(
         self, announce: Announce, ip: str, owner: str
-    ) -> tuple[SwarmStats, tuple[Peer, ...]]:
+    ) -> tuple[SwarmStats, PeerList]:
         """Record the peer ``owner`` announces and pick up to ``numwant`` others (never itself).
 
         Peers are keyed by (owner, peer id). Raises :class:`UnknownSwarm` if the info-hash is
         not registered and :class:`SwarmFull` if a new peer would exceed the store's bound.
         """
+
+    def announce_at_once(
+        self, announce: Announce, ip: str, owner: str
+    ) -> tuple[SwarmStats, PeerList] | None:
+        """:meth:`announce` without I/O; None, having done nothing, where that is impossible."""
 
     async def stats(self, info_hashes: Iterable[bytes]) -> dict[bytes, SwarmStats]:
         """Counts for each registered hash among ``info_hashes``; unregistered ones are left out."""

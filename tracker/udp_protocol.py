@@ -15,9 +15,8 @@ import re
 import struct
 from dataclasses import dataclass
 
-from tracker.announce import DEFAULT_NUMWANT, HASH_LENGTH, Announce, AnnounceReply, Event, Peer
+from tracker.announce import DEFAULT_NUMWANT, HASH_LENGTH, Announce, AnnounceReply, Event
 from tracker.errors import AnnounceError
-from tracker.peer_records import packed_address
 
 PROTOCOL_ID = 0x41727101980
 CONNECTION_LIFETIME = 120
@@ -169,16 +168,7 @@ def encode_announce_reply(transaction_id: int, reply: AnnounceReply, ipv6: bool)
         reply.stats.incomplete,
         reply.stats.complete,
     )
-    size = 18 if ipv6 else 6
-    return head + b"".join(
-        packed for packed in (_compact(peer) for peer in reply.peers) if len(packed) == size
-    )
-
-
-def _compact(peer: Peer) -> bytes:
-    if peer.compact:
-        return peer.compact
-    return packed_address(peer.ip) + peer.port.to_bytes(2, "big")
+    return head + (reply.peers.ipv6 if ipv6 else reply.peers.ipv4)
 
 
 def encode_scrape_reply(transaction_id: int, counts: list[tuple[int, int, int]]) -> bytes:

@@ -61,7 +61,7 @@ class UdpTracker(asyncio.DatagramProtocol):
         try:
             request = parse_request(data, state.config.tracker.max_numwant)
         except UdpRequestError as exc:
-            state.metrics.announces.labels("invalid", "udp").inc()
+            state.metrics.announces.record("invalid", "udp")
             if exc.transaction_id is not None:
                 self._send(encode_error(exc.transaction_id, str(exc)), host, port)
             return
@@ -83,8 +83,7 @@ class UdpTracker(asyncio.DatagramProtocol):
             return
         payload, result = await self._announce(request, host)
         self._send(payload, host, port)
-        state.metrics.announces.labels(result, "udp").inc()
-        state.metrics.announce_seconds.observe(time.perf_counter() - started)
+        state.metrics.announces.record(result, "udp", time.perf_counter() - started)
 
     async def _announce(self, request: AnnounceRequest, host: str) -> tuple[bytes, str]:
         transaction_id = request.transaction_id
@@ -107,7 +106,10 @@ async def start_udp_tracker(state: TrackerState, host: str, port: int) -> asynci
     """Listen for UDP tracker requests on ``host:port``."""
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: UdpTracker(state), local_addr=(host, port)
+        lambda: UdpTracker(state),
+        local_addr=(host, port),
+        # Connection ids are keyed by the platform key, so any worker accepts any (BEP 15).
+        reuse_port=state.options.reuse_port or None,
     )
     log.info("udp tracker listening", extra=fields(host=host, port=port))
     return transport

@@ -20,8 +20,8 @@ from tracker_loopback import (
     unique_prefix,
 )
 
-from peerpipe.service import RunningApp, start_app
-from tracker import TrackerOptions, create_app
+import tracker as tracker_package
+from tracker import RunningTracker, TrackerOptions, create_app
 
 
 @pytest.fixture
@@ -47,15 +47,16 @@ def redis_prefix() -> str:
 async def start_tracker(
     library: Library, backend: str, redis_prefix: str
 ) -> AsyncIterator[StartTracker]:
-    started: list[RunningApp] = []
+    started: list[RunningTracker] = []
     if backend == "redis":
         await (await redis_or_skip()).aclose()
 
-    async def start(options: TrackerOptions | None = None, **tracker: object) -> RunningApp:
+    async def start(options: TrackerOptions | None = None, **tracker: object) -> RunningTracker:
         if backend == "redis":
             tracker.setdefault("redis_url", REDIS_URL)
         options = replace(options or TrackerOptions(), redis_prefix=redis_prefix)
-        running = await start_app(create_app(tracker_config(library.url, **tracker), options))
+        app = create_app(tracker_config(library.url, **tracker), options)
+        running = await tracker_package.start_tracker(app)
         started.append(running)
         return running
 

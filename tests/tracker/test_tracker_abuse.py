@@ -66,8 +66,8 @@ async def test_oversized_urls_and_headers_are_refused_by_the_parser(
         assert reason(reply) == "query string is longer than 4096 bytes"  # type: ignore[arg-type]
     longer_url = yarl.URL(f"{tracker.url}/{OWNER}/announce?x={'a' * 10_000}", encoded=True)
     async with http.get(longer_url) as response:
-        assert response.status == 400
-        assert "Got more than 8190 bytes" in await response.text()
+        assert response.status == 414
+        assert reason(decode(await response.read())) == "request line is longer than 8190 bytes"  # type: ignore[arg-type]
     async with http.get(f"{tracker.url}/health", headers={"X-Big": "b" * 10_000}) as response:
         assert response.status in (400, 431)
     many = {f"X-H{i}": "1" for i in range(100)}

@@ -23,7 +23,7 @@ from tracker import (
     parse_announce,
     parse_scrape,
 )
-from tracker.announce import percent_decoded
+from tracker.announce import PeerList, percent_decoded
 
 HASH = bytes(range(20))
 PEER = b"-LT2110-\x00\xff%&=+ abcdefg"[:20]
@@ -183,7 +183,7 @@ peers = st.lists(
 
 def reply_with(found: list[Peer]) -> AnnounceReply:
     return AnnounceReply(
-        interval=1800, min_interval=60, stats=SwarmStats(3, 4, 5), peers=tuple(found)
+        interval=1800, min_interval=60, stats=SwarmStats(3, 4, 5), peers=PeerList.of(found)
     )
 
 

@@ -36,8 +36,9 @@ from tracker_loopback import (
     register_swarm,
 )
 
-from peerpipe.service import RunningApp, free_port, start_app
+from peerpipe.service import free_port, start_app
 from peerpipe.torrent_session import session_settings
+from tracker import RunningTracker
 
 PAYLOAD_SIZE = 2 * 1024 * 1024 + 77
 UNKNOWN_PASSKEY = "f" * 32
@@ -95,7 +96,7 @@ class Release:
 @pytest.fixture
 async def seeded(
     tmp_path: Path, start_tracker: StartTracker, http: aiohttp.ClientSession
-) -> AsyncIterator[tuple[RunningApp, Release]]:
+) -> AsyncIterator[tuple[RunningTracker, Release]]:
     tracker = await start_tracker(announce_interval=60, min_announce_interval=1)
     release = Release(tmp_path)
     await register_swarm(http, tracker.url, "game-1", release.info_hash)
@@ -179,7 +180,7 @@ def aria2c(torrent: Path, folder: Path, stop_after: int) -> list[str]:
 
 
 async def test_aria2c_downloads_with_a_valid_passkey(
-    tmp_path: Path, seeded: tuple[RunningApp, Release]
+    tmp_path: Path, seeded: tuple[RunningTracker, Release]
 ) -> None:
     tracker, release = seeded
     torrent = release.torrent_file(tmp_path / "r.torrent", f"{tracker.url}/{OTHER_OWNER}/announce")
@@ -194,7 +195,7 @@ async def test_aria2c_downloads_with_a_valid_passkey(
     [(NOT_OWNER, "access denied: game not in library"), (UNKNOWN_PASSKEY, "unknown passkey")],
 )
 async def test_aria2c_is_refused_without_ownership(
-    tmp_path: Path, seeded: tuple[RunningApp, Release], passkey: str, reason: str
+    tmp_path: Path, seeded: tuple[RunningTracker, Release], passkey: str, reason: str
 ) -> None:
     tracker, release = seeded
     torrent = release.torrent_file(tmp_path / "r.torrent", f"{tracker.url}/{passkey}/announce")
@@ -230,7 +231,7 @@ def transmission(torrent: Path, folder: Path, config_dir: Path, finished: Path) 
 
 
 @pytest.fixture
-async def web_seed(seeded: tuple[RunningApp, Release]) -> AsyncIterator[str]:
+async def web_seed(seeded: tuple[RunningTracker, Release]) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_static("/", seeded[1].seed_dir)
     node = await start_app(app)
@@ -238,7 +239,7 @@ async def web_seed(seeded: tuple[RunningApp, Release]) -> AsyncIterator[str]:
     await node.stop()
 
 
-async def swarm_peers(http: aiohttp.ClientSession, tracker: RunningApp, info: bytes) -> int:
+async def swarm_peers(http: aiohttp.ClientSession, tracker: RunningTracker, info: bytes) -> int:
     async with http.get(f"{tracker.url}/api/v1/admin/swarms", headers=admin_headers()) as reply:
         swarms = (await reply.json())["items"]
     stats = [swarm["stats"][info.hex()] for swarm in swarms if info.hex() in swarm["stats"]]
@@ -247,7 +248,7 @@ async def swarm_peers(http: aiohttp.ClientSession, tracker: RunningApp, info: by
 
 async def test_transmission_downloads_with_a_valid_passkey(
     tmp_path: Path,
-    seeded: tuple[RunningApp, Release],
+    seeded: tuple[RunningTracker, Release],
     web_seed: str,
     http: aiohttp.ClientSession,
 ) -> None:
@@ -270,7 +271,7 @@ async def test_transmission_downloads_with_a_valid_passkey(
 
 
 async def test_transmission_is_refused_for_an_unowned_game(
-    tmp_path: Path, seeded: tuple[RunningApp, Release]
+    tmp_path: Path, seeded: tuple[RunningTracker, Release]
 ) -> None:
     tracker, release = seeded
     torrent = release.torrent_file(tmp_path / "r.torrent", f"{tracker.url}/{NOT_OWNER}/announce")

@@ -23,6 +23,7 @@ from tracker import (
     UnknownSwarm,
 )
 from tracker.rate_limit import RedisRateLimiter
+from tracker.reply_pool import RESAMPLE_SECONDS
 
 V1 = b"\x01" * 20
 V2 = b"\x02" * 32
@@ -121,7 +122,7 @@ async def test_both_announced_hashes_find_the_swarm(store: SwarmStore) -> None:
 
 async def test_a_peer_never_receives_itself(store: SwarmStore) -> None:
     _, alone = await store.announce(arrival(1), "127.0.0.1", ALICE)
-    assert alone == ()
+    assert len(alone) == 0
     await store.announce(arrival(2), "2001:db8::2", BOB)
     stats, peers = await store.announce(arrival(1), "127.0.0.1", ALICE)
     assert [(p.peer_id, p.ip, p.port) for p in peers] == [(bytes([2]) * 20, "2001:db8::2", 6002)]
@@ -145,7 +146,7 @@ async def test_numwant_samples_without_repeats(store: SwarmStore) -> None:
     _, peers = await store.announce(arrival(99, numwant=10), "127.0.0.1", ALICE)
     assert len(peers) == len(set(peers)) == 10
     _, none = await store.announce(arrival(99, numwant=0), "127.0.0.1", ALICE)
-    assert none == ()
+    assert len(none) == 0
 
 
 async def test_seeders_get_only_leechers_and_counts_stay_right(store: SwarmStore) -> None:
@@ -171,7 +172,7 @@ async def test_seeders_get_only_leechers_and_counts_stay_right(store: SwarmStore
 async def test_stopped_peers_leave(store: SwarmStore) -> None:
     await store.announce(arrival(1), "127.0.0.1", ALICE)
     stats, peers = await store.announce(arrival(1, event=Event.STOPPED), "127.0.0.1", ALICE)
-    assert peers == () and stats.incomplete == 0
+    assert len(peers) == 0 and stats.incomplete == 0
     assert (await store.totals()).peers == 0
 
 
@@ -185,7 +186,7 @@ async def test_silent_peers_expire(make_store: MakeStore) -> None:
     assert len(peers) == 1
     clock.now += 2
     _, peers = await store.announce(arrival(2), "127.0.0.1", BOB)
-    assert peers == ()
+    assert len(peers) == 0
     clock.now += 61
     assert await store.purge_stale() >= 1  # Redis may already have dropped the first
     assert (await store.totals()).peers == 0
@@ -235,16 +236,55 @@ async def test_rate_counts_are_shared_through_redis() -> None:
     second = RedisRateLimiter(client, prefix, passkey_limit=5, ip_limit=100, window=60)
     try:
         for _ in range(3):
-            assert await first.hit("pk", "10.0.0.1") is None
+            assert first.hit("pk", "10.0.0.1") is None
         deadline = time.monotonic() + 5
         # The second instance learns the fleet's count once its own flush comes back.
-        while (await second.hit("pk", "10.0.0.2")) is None:
+        while second.hit("pk", "10.0.0.2") is None:
             assert time.monotonic() < deadline, "counts were never shared"
             await asyncio.sleep(0.02)
-        refused = await second.hit("pk", "10.0.0.2")
+        refused = second.hit("pk", "10.0.0.2")
         assert refused is not None and refused.startswith("rate limited: more than 5")
     finally:
         await first.close()
         await second.close()
         await delete_prefix(client, prefix)
         await client.aclose()
+
+
+async def test_a_peer_that_moves_is_handed_out_at_its_new_address(store: SwarmStore) -> None:
+    await store.announce(arrival(1), "10.0.0.1", ALICE)
+    _, peers = await store.announce(arrival(2), "10.0.0.2", BOB)
+    assert [(p.ip, p.port) for p in peers] == [("10.0.0.1", 6001)]
+    await store.announce(arrival(1), "10.0.0.9", ALICE)
+    _, peers = await store.announce(arrival(2), "10.0.0.2", BOB)
+    assert [(p.ip, p.port) for p in peers] == [("10.0.0.9", 6001)]
+    # Becoming a seeder: other seeders no longer get it.
+    await store.announce(arrival(2, left=0), "10.0.0.2", BOB)
+    await store.announce(arrival(1, left=0), "10.0.0.9", ALICE)
+    _, peers = await store.announce(arrival(2, left=0), "10.0.0.2", BOB)
+    assert len(peers) == 0
+
+
+async def test_both_address_families_share_numwant(store: SwarmStore) -> None:
+    for n in range(1, 11):
+        await store.announce(arrival(n), f"10.0.0.{n}", ALICE)
+        await store.announce(arrival(n + 10), f"2001:db8::{n}", ALICE)
+    _, peers = await store.announce(arrival(99, numwant=10), "10.0.0.99", BOB)
+    families = [":" in p.ip for p in peers]
+    assert len(families) == len(set(peers)) == 10
+    assert 0 < sum(families) < 10
+
+
+async def test_every_peer_of_a_swarm_bigger_than_the_pool_gets_its_turn() -> None:
+    clock = Clock()
+    store = MemorySwarmStore(peer_lifetime=600, clock=clock, rng=random.Random(3), pool_size=8)
+    await store.register(Swarm("game-1", 1, V1))
+    for n in range(1, 41):
+        await store.announce(arrival(n), "127.0.0.1", ALICE)
+    seen: set[int] = set()
+    for _ in range(40):
+        clock.now += RESAMPLE_SECONDS + 1
+        _, peers = await store.announce(arrival(99, numwant=5), "127.0.0.1", BOB)
+        assert len(peers) == 5 and 6099 not in {p.port for p in peers}
+        seen |= {p.port for p in peers}
+    assert seen == {6000 + n for n in range(1, 41)}

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tracker_loopback import NOT_OWNER, OTHER_OWNER, OWNER, StartTracker, info_hash, register_swarm
 
 from peerpipe.service import free_port
-from tracker import Announce, AnnounceReply, Event, Peer, SwarmStats
+from tracker import Announce, AnnounceReply, Event, Peer, PeerList, SwarmStats
 from tracker.udp_protocol import (
     AnnounceRequest,
     ConnectRequest,
@@ -46,6 +46,9 @@ announces = st.builds(
     compact=st.just(True),
     numwant=st.integers(0, 200),
     key=st.binary(min_size=4, max_size=4),
+    # Fields a UDP announce does not carry.
+    no_peer_id=st.just(False),
+    ip=st.none(),
 )
 
 
@@ -117,7 +120,7 @@ def test_connection_ids_expire_after_two_minutes_and_bind_the_address() -> None:
 
 def test_reply_carries_peers_of_the_requests_family() -> None:
     peers = (Peer(b"a" * 20, "10.0.0.1", 80), Peer(b"b" * 20, "2001:db8::1", 81))
-    reply = AnnounceReply(1800, 60, SwarmStats(complete=3, incomplete=4), peers)
+    reply = AnnounceReply(1800, 60, SwarmStats(complete=3, incomplete=4), PeerList.of(peers))
     v4 = encode_announce_reply(9, reply, ipv6=False)
     assert v4 == struct.pack("!IIIII", 1, 9, 1800, 4, 3) + bytes([10, 0, 0, 1, 0, 80])
     v6 = encode_announce_reply(9, reply, ipv6=True)

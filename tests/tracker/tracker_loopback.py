@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from peerpipe.config import Config, TrackerConfig
 from peerpipe.service import RunningApp, start_app
 from peerpipe.tokens import Role, TokenError, TokenVerifier, mint_token
-from tracker import decode
+from tracker import RunningTracker, decode
 
 PLATFORM_KEY = "tracker-tests-platform-key-0123456789abcdef"
 OWNER = "a" * 32
@@ -77,7 +77,7 @@ def tracker_config(library_url: str, **tracker: object) -> Config:
     return replace(base, tracker=replace(TrackerConfig(library_url=library_url), **tracker))
 
 
-StartTracker = Callable[..., Awaitable[RunningApp]]
+StartTracker = Callable[..., Awaitable[RunningTracker]]
 
 
 def info_hash(name: str) -> bytes:

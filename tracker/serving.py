@@ -1,0 +1,131 @@
+"""Serving the tracker: its listener in front of the app, one process or several sharing ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from peerpipe.logs import fields
+from tracker.http_server import AnnounceProtocol, Listener
+from tracker.options import TrackerOptions
+from tracker.state import STATE
+
+try:
+    import uvloop
+except ImportError:  # uvloop is not built for Windows
+    uvloop = None  # type: ignore[assignment]
+
+log = logging.getLogger("tracker.http")
+
+# Idle keep-alive connections are closed after between one and two of these.
+IDLE_SECONDS = 60.0
+
+
+@dataclass
+class RunningTracker:
+    """A tracker app being served; ``stop()`` closes every connection and cleans the app up."""
+
+    runner: web.AppRunner
+    server: asyncio.Server
+    host: str
+    port: int
+    _listener: Listener
+    _idle_sweep: asyncio.Task[None]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._idle_sweep.done():
+            return  # stopped already
+        self._idle_sweep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._idle_sweep
+        self.server.close()
+        for connection in list(self._listener.connections):
+            connection.close()
+        await self.server.wait_closed()
+        await self.runner.cleanup()
+
+
+async def _close_idle(listener: Listener) -> None:
+    while True:
+        await asyncio.sleep(IDLE_SECONDS)
+        for connection in list(listener.connections):
+            if connection.idle_checked == connection.activity:
+                connection.close()
+            connection.idle_checked = connection.activity
+
+
+async def start_tracker(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False
+) -> RunningTracker:
+    """Serve the tracker ``app`` (from :func:`tracker.create_app`) on ``host:port``.
+
+    Port 0 picks a free port. ``reuse_port`` lets several processes share the port
+    (SO_REUSEPORT), each answering the connections the kernel gives it.
+    """
+    options = app[STATE].options
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **_aiohttp_limits(options))
+    await runner.setup()
+    aiohttp_server = runner.server
+    assert aiohttp_server is not None
+    listener = Listener(app[STATE], options, aiohttp_server)
+    try:
+        server = await asyncio.get_running_loop().create_server(
+            lambda: AnnounceProtocol(listener),
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
+            backlog=1024,
+        )
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = server.sockets[0].getsockname()[1] if server.sockets else port
+    log.info("tracker listening", extra=fields(host=host, port=bound, reuse_port=reuse_port))
+    sweep = asyncio.create_task(_close_idle(listener))
+    return RunningTracker(runner, server, host, bound, listener, sweep)
+
+
+async def serve_until_stopped(
+    app: web.Application, host: str, port: int, reuse_port: bool = False
+) -> None:
+    """Serve the tracker ``app`` until SIGINT or SIGTERM, then shut down cleanly."""
+    running = await start_tracker(app, host, port, reuse_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await running.stop()
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop's event loop (libuv: cheaper sockets and callbacks than asyncio's),
+    or asyncio's own where uvloop is not installed (it is not built for Windows)."""
+    if uvloop is None:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+def _aiohttp_limits(options: TrackerOptions) -> dict[str, Any]:
+    # The same limits for requests aiohttp parses (admin API, handed-over connections).
+    return {
+        "max_line_size": options.max_request_line,
+        "max_field_size": options.max_header_size,
+        "max_headers": options.max_headers,
+    }
