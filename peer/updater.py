@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from .errors import AgentError
 from .install_records import InstallRecords
 from .library import LibraryClient
 from .preloader import Preloader
+from .update_run import UpdateRun, with_preload
 from .updates import (
     GameNotInstalled,
     HttpChunkSource,
@@ -51,7 +51,6 @@ from .updates import (
     game_dirs,
     installed_games,
     load_manifest,
-    preload_dir,
     recover_all,
     rollback,
     update_sources,
@@ -66,39 +65,6 @@ Latest = Callable[[str], Awaitable[tuple[ReleaseManifest, ReleasePointer]]]
 """Fetches a game's verified latest manifest and its signed pointer."""
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class UpdateRun:
-    """An update started through the API: ``running``, then ``updated`` or ``failed``; for a
-    release still locked, ``preloading`` or ``preloaded`` (the preloader has it)."""
-
-    state: str
-    to_release: int
-    progress: UpdateProgress | None = None
-    result: UpdateResult | None = None
-    error: str | None = None
-    peer_bytes: int = 0  # payload from other players (whole pieces)
-    cdn_bytes: int = 0  # chunk bytes from CDN nodes
-    unlock_at: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        progress, result = self.progress, self.result
-        fetched = progress.fetched_bytes if progress else 0
-        return {
-            "state": self.state,
-            "to_release": self.to_release,
-            "phase": progress.phase if progress else None,
-            "done_bytes": progress.done_bytes if progress else 0,
-            "total_bytes": progress.total_bytes if progress else 0,
-            "fetched_bytes": result.fetched_bytes if result else fetched,
-            "reused_bytes": result.reused_bytes if result else None,
-            "peer_bytes": self.peer_bytes,
-            "cdn_bytes": self.cdn_bytes,
-            "transferred_bytes": self.peer_bytes + self.cdn_bytes,
-            "unlock_at": self.unlock_at,
-            "error": self.error,
-        }
 
 
 class Updater:
@@ -151,6 +117,7 @@ class Updater:
             )
         await asyncio.to_thread(_discard_scratch, install_dir)
         await self._reconcile_records()
+        await self.preloader.restore()  # after recovery: an unlock cut short may have finished
         # a critical release published while the agent was off must block launches again
         self._startup_check = asyncio.create_task(self._check_all(), name="update-check")
 
@@ -191,6 +158,9 @@ class Updater:
             await self._http.close()
             self._http = None
 
+    def install_dir(self) -> Path:
+        return self._install_dir()
+
     def game_dir(self, game_id: str) -> Path:
         return self._install_dir() / game_id
 
@@ -220,7 +190,7 @@ class Updater:
 
     def _status(self, game: InstalledGame) -> dict[str, Any]:
         check = self._checks.get(game.game_id)
-        run = self._runs.get(game.game_id)
+        run = with_preload(self._runs.get(game.game_id), self.preloader.run(game.game_id))
         must_update = check.must_update if check is not None else False
         return {
             **game.to_json(),
@@ -335,7 +305,6 @@ class Updater:
         finally:
             await sources.close()
             self._runs[game_id] = _counted(self._runs[game_id], sources)
-        self._runs[game_id] = replace(self._runs[game_id], state="updated", result=result)
         log.info(
             "update done",
             extra=fields(
@@ -343,12 +312,13 @@ class Updater:
                 peer_bytes=sources.peer_bytes, cdn_bytes=sources.cdn_bytes,
             ),
         )  # fmt: skip
-        if key is not None:
-            await asyncio.to_thread(shutil.rmtree, preload_dir(game_dir, manifest.release), True)
+        await self.preloader.release_installed(game_id, manifest.release)
         await self._follow(game_id, manifest)
         if game_id in self._latest_seen:
             with contextlib.suppress(UpdateError, OSError):
                 await self._recheck(game_id)
+        # "updated" only once the install record, seeding and launchability follow the release
+        self._runs[game_id] = replace(self._runs[game_id], state="updated", result=result)
         return result
 
     async def _follow(self, game_id: str, manifest: ReleaseManifest) -> None:

@@ -54,6 +54,7 @@ from .plan import (
     UpdatePlan,
     plan_update,
 )
+from .preloads import PreloadOnDisk, begin_preload, discard_preload, restore_preload
 from .sealed import (
     DirectoryChunkStore,
     SealedChunkSource,
@@ -106,6 +107,7 @@ __all__ = [
     "NotEnoughSpaceForUpdate",
     "Phase",
     "PieceMap",
+    "PreloadOnDisk",
     "ProgressCallback",
     "Recovery",
     "RecoveryAction",
@@ -127,7 +129,9 @@ __all__ = [
     "UpdateSources",
     "UpdateVerificationFailed",
     "WrongReleaseKey",
+    "begin_preload",
     "check_update",
+    "discard_preload",
     "discard_swarm_scratch",
     "expect_requests",
     "game_dirs",
@@ -144,6 +148,7 @@ __all__ = [
     "recover",
     "recover_all",
     "release_dir",
+    "restore_preload",
     "rollback",
     "sealed_requests",
     "still_locked",

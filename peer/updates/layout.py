@@ -9,7 +9,10 @@
 - ``.update.json``: the update journal, present only while an update is in progress;
 - ``.manifests/<release>.json``: the verified manifest of every kept or staged release;
 - ``.swarm-<release>/``: pieces an update took from other players (``swarm_source``);
-- ``.preload-<release>/``: sealed chunks of a preloaded release (``sealed``).
+- ``.preload-<release>/``: sealed chunks of a preloaded release (``sealed``);
+- ``.preload.json``: ``{"game_id": str, "release": int}``, the preload the player started
+  and not yet unlocked, so a restarted agent shows it and resumes it (its manifest is kept in
+  ``.manifests/``).
 
 Anything else (saves, configs, mods) belongs to the player and is never modified.
 """
@@ -34,6 +37,7 @@ from .errors import CorruptUpdateState, UpdateInProgress
 POINTER_NAME = "current.json"
 JOURNAL_NAME = ".update.json"
 LOCK_NAME = ".update.lock"
+PRELOAD_RECORD_NAME = ".preload.json"
 MANIFESTS_DIR = ".manifests"
 STAGING_PREFIX = ".staging-"
 
@@ -136,6 +140,32 @@ def clear_journal(game_dir: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(game_dir / JOURNAL_NAME)
     fsync_dir(game_dir)
+
+
+def read_preload_record(game_dir: Path) -> int | None:
+    """The release a preload was started for (and not yet unlocked or given up), if any."""
+    value = _read_json(game_dir / PRELOAD_RECORD_NAME)
+    if value is None:
+        return None
+    release = value.get("release")
+    try:
+        _check_release(release)
+    except ValueError as exc:
+        raise CorruptUpdateState(f"{game_dir / PRELOAD_RECORD_NAME}: {exc}") from None
+    return int(value["release"])
+
+
+def write_preload_record(game_dir: Path, manifest: ReleaseManifest) -> None:
+    write_json_atomically(
+        game_dir / PRELOAD_RECORD_NAME,
+        {"game_id": manifest.game_id, "release": manifest.release},
+    )
+
+
+def clear_preload_record(game_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(game_dir / PRELOAD_RECORD_NAME)
+        fsync_dir(game_dir)
 
 
 def manifest_path(game_dir: Path, release: int) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from signing import ReleaseManifest, SealedRef
@@ -97,16 +98,25 @@ async def preload(
     locked: ReleaseManifest,
     source: ChunkSource,
     store: DirectoryChunkStore,
+    stored: Callable[[int], None] | None = None,
 ) -> int:
     """Download the sealed chunks an update to ``locked`` needs; returns the bytes fetched.
-    Safe to interrupt and run again: chunks already stored are skipped."""
+    Safe to interrupt and run again: chunks already stored are skipped. ``stored`` is told
+    how many of the chunks are on disk, first before any download, then after each one."""
+    requests = sealed_requests(installed, locked)
+    have = await asyncio.to_thread(lambda: {r.sha256 for r in requests if store.has(r)})
+    if stored is not None:
+        stored(len(have))
     fetched = 0
-    for request in sealed_requests(installed, locked):
-        if await asyncio.to_thread(store.has, request):
+    for request in requests:
+        if request.sha256 in have:
             continue
         data = await source.fetch(request)
         await asyncio.to_thread(store.put, request, data)
         fetched += len(data)
+        have.add(request.sha256)
+        if stored is not None:
+            stored(len(have))
     return fetched
 
 

@@ -87,6 +87,8 @@ class AgentNetwork:
     cdn: RunningApp
     agents: dict[str, AgentUnderTest] = field(default_factory=dict)
     cdn_paths: list[str] = field(default_factory=list)  # every path the CDN node served
+    # awaited before the CDN node serves a chunk: a test holds a download where it chooses
+    chunk_holds: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def trusted_root(self) -> Path:
@@ -216,10 +218,14 @@ async def agent_network(root: Path, game: str) -> AsyncIterator[AgentNetwork]:
     repository.add_publisher("acme", load_signer(keys["acme"], None).public_key, [game], [admin])
     (root / "root.json").write_bytes(repository.trusted_root())
     cdn_paths: list[str] = []
+    chunk_holds: list[Callable[[], Awaitable[None]]] = []
 
     @web.middleware
     async def count(request: web.Request, handler: Any) -> web.StreamResponse:
         cdn_paths.append(request.path)
+        if request.path.startswith("/chunks/"):
+            for hold in chunk_holds:
+                await hold()
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -227,7 +233,7 @@ async def agent_network(root: Path, game: str) -> AsyncIterator[AgentNetwork]:
     cdn_app.middlewares.append(count)
     cdn = await start_app(cdn_app)
     network = AgentNetwork(root, game, origin, keys["acme"], library, tracker, cdn,
-                           cdn_paths=cdn_paths)  # fmt: skip
+                           cdn_paths=cdn_paths, chunk_holds=chunk_holds)  # fmt: skip
     try:
         yield network
     finally:

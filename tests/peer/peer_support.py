@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import socket
 import struct
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -294,6 +296,53 @@ class AgentUnderTest:
 
     async def stop(self) -> None:
         await self.running.stop()
+
+
+class AgentProcess:
+    """A real ``peerpipe agent serve`` process configured by ``env`` (``PEERPIPE_*``), to be
+    killed with SIGKILL where a test needs a crash no ``finally`` block sees."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, log: Path) -> None:
+        self.env = env
+        self.data_dir = data_dir
+        self.url = f"http://127.0.0.1:{env['PEERPIPE_AGENT_PORT']}"
+        self.log = log
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "peerpipe", "agent", "serve",
+                env=self.env, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        await until(self.healthy, 30)
+
+    async def healthy(self) -> bool:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{self.url}/health") as answer:
+                return answer.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    async def call(self, method: str, path: str, body: object = None) -> Any:
+        token = (self.data_dir / "api.token").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.request(method, self.url + path, json=body) as answer,
+        ):
+            assert answer.status < 300, await answer.text()
+            return await answer.json()
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
 
 
 def release_source(releases: dict[str, BuiltRelease]) -> ReleaseSource:

@@ -142,6 +142,51 @@ async def test_preload_stays_sealed_until_the_key_and_unlocks_without_a_second_d
     assert locked.manifest.release == 2
 
 
+async def test_a_finished_preload_outlasts_a_restart_and_unlocks_from_disk(
+    preload: Preload,
+) -> None:
+    net = preload.net
+    _, unlock_at = await preload.publish_locked()
+    assert (await preload.agent.call("POST", f"/api/v1/preload/{GAME}"))[0] == 202
+    await until(preload.preloaded, 60)
+    before = await preload.preload_state()
+
+    await net.restart_agent(PLAYER)
+
+    assert await preload.preload_state() == before  # preloaded, release 2, all chunks
+    update = (await net.update_state(PLAYER))["update"]
+    assert (update["state"], update["to_release"]) == ("preloaded", 2), update
+    preload.clocks.move_to(unlock_at + timedelta(seconds=1))
+    fetched = chunk_fetches(net)
+    status, unlocked = await preload.agent.call("POST", f"/api/v1/preload/{GAME}/unlock")
+    assert status == 200, unlocked
+    assert (unlocked["opened_bytes"] >= len(SECRET), unlocked["cdn_bytes"]) == (True, 0)
+    assert chunk_fetches(net) == fetched  # the restarted agent opened what was on disk
+    assert tree(release_dir(preload.game_dir, 2)) == tree(net.root / "b2")
+    assert not (preload.game_dir / ".preload-2").exists()
+
+    await net.restart_agent(PLAYER)  # an unlocked preload is not shown again
+    assert (await preload.preload_state())["state"] == "none"
+    assert (await net.update_state(PLAYER))["release"] == 2
+
+
+async def test_a_preload_overtaken_by_a_newer_release_is_dropped(preload: Preload) -> None:
+    net = preload.net
+    await preload.publish_locked()
+    assert (await preload.agent.call("POST", f"/api/v1/preload/{GAME}"))[0] == 202
+    await until(preload.preloaded, 60)
+    shutil.copytree(net.root / "b2", net.root / "b3")
+    await net.publish(write_build(net.root / "b3", {"data/patch.pak": b"hotfix"}), "2.0.1")
+
+    state = await net.download_update(PLAYER)  # release 3 is not locked: an update
+
+    assert (state["update"]["state"], state["release"]) == ("updated", 3), state
+    assert (await preload.preload_state())["state"] == "none"
+    assert not (preload.game_dir / ".preload-2").exists()
+    await net.restart_agent(PLAYER)
+    assert (await preload.preload_state())["state"] == "none"
+
+
 async def test_an_update_to_a_locked_release_is_a_preload(preload: Preload) -> None:
     agent = preload.agent
     _, unlock_at = await preload.publish_locked(critical=True, changelog="The epilogue.")

@@ -2,19 +2,17 @@
 
 import asyncio
 import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-import aiohttp
 import libtorrent as lt
 import pytest
 from peer_support import (
     GAME,
     PIECE_LENGTH,
     PLATFORM_KEY,
+    AgentProcess,
     BuiltRelease,
     CdnStub,
     LibraryStub,
@@ -30,50 +28,6 @@ from peerpipe.torrent_session import session_settings
 
 MIB = 1024 * 1024
 pytestmark = pytest.mark.slow
-
-
-class AgentProcess:
-    def __init__(self, env: dict[str, str], data_dir: Path, log: Path) -> None:
-        self.env = env
-        self.data_dir = data_dir
-        self.url = f"http://127.0.0.1:{env['PEERPIPE_AGENT_PORT']}"
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "peerpipe", "agent", "serve",
-                env=self.env, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-        await until(self.healthy, 30)
-
-    async def healthy(self) -> bool:
-        try:
-            async with aiohttp.ClientSession() as http, http.get(f"{self.url}/health") as answer:
-                return answer.status == 200
-        except aiohttp.ClientError:
-            return False
-
-    async def call(self, method: str, path: str, body: object = None) -> Any:
-        token = (self.data_dir / "api.token").read_text().strip()
-        headers = {"Authorization": f"Bearer {token}"}
-        async with (
-            aiohttp.ClientSession(headers=headers) as http,
-            http.request(method, self.url + path, json=body) as answer,
-        ):
-            assert answer.status < 300, await answer.text()
-            return await answer.json()
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from updates_support import (
-    Files,
     assert_release,
-    chunk_bytes,
+    lock_release,
     make_manifest,
     patched_game,
     publish_chunks,
@@ -34,24 +33,7 @@ from peer.updates import (
     sealed_requests,
 )
 from peerpipe.service import RunningApp
-from seeder.origin import LocalOrigin
-from seeder.preload import SealingOrigin
-from signing import ReleaseManifest
 from signing.sealing import new_release_key
-
-UNLOCK_AT = "2030-01-01T18:00:00+00:00"
-
-
-def lock_release(
-    origin_dir: Path, files: Files, manifest: ReleaseManifest, public: set[str], key: bytes
-) -> ReleaseManifest:
-    """What ``publish --unlock-at`` stores and signs, through the seeder's own sealing."""
-    sealing = SealingOrigin(
-        LocalOrigin(origin_dir), key, manifest.game_id, manifest.release, public
-    )
-    for sha256, data in chunk_bytes(files, manifest).items():
-        sealing.put_chunk(sha256, data)
-    return sealing.lock(manifest, UNLOCK_AT)
 
 
 @pytest.fixture

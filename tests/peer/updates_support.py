@@ -19,9 +19,11 @@ from peerpipe.service import RunningApp, start_app
 from seeder import create_app as create_cdn_app
 from seeder.chunking import ChunkParams, chunk_stream
 from seeder.origin import LocalOrigin
+from seeder.preload import SealingOrigin
 from signing import ChunkRef, ManifestFile, PartRef, ReleaseManifest, TorrentRef
 
 GAME = "space-miner"
+UNLOCK_AT = "2030-01-01T18:00:00+00:00"  # of the locked releases ``lock_release`` makes
 SMALL_CHUNKS = ChunkParams(avg_size=16 * 1024, min_size=4 * 1024, max_size=64 * 1024)
 # The platform's two levels scaled down 16 times: 64 KiB chunks of 4 KiB parts.
 PARTED_CHUNKS = ChunkParams(avg_size=64 * 1024, min_size=16 * 1024, max_size=256 * 1024)
@@ -80,6 +82,18 @@ def publish_chunks(origin_dir: Path, files: Files, manifest: ReleaseManifest) ->
     origin = LocalOrigin(origin_dir)
     for sha256, data in chunk_bytes(files, manifest).items():
         origin.put_chunk(sha256, data)
+
+
+def lock_release(
+    origin_dir: Path, files: Files, manifest: ReleaseManifest, public: set[str], key: bytes
+) -> ReleaseManifest:
+    """What ``publish --unlock-at`` stores and signs, through the seeder's own sealing."""
+    sealing = SealingOrigin(
+        LocalOrigin(origin_dir), key, manifest.game_id, manifest.release, public
+    )
+    for sha256, data in chunk_bytes(files, manifest).items():
+        sealing.put_chunk(sha256, data)
+    return sealing.lock(manifest, UNLOCK_AT)
 
 
 def write_tree(root: Path, files: Files) -> None:
