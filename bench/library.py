@@ -6,16 +6,25 @@ an open playtime session), then wrk (one thread, keep-alive connections) replays
   * ``GET /api/v1/library/?limit=20`` cycling through the players,
 each with the player's own bearer token, against library API worker processes sharing one
 port (SO_REUSEPORT). The heartbeat rate limit is switched off for the run: wrk sends each
-session far more heartbeats than a client would. The last line printed is one JSON object.
+session far more heartbeats than a client would. Each load is preceded by a short warm-up
+(connections opened, statements prepared) that is not counted.
+
+Beside throughput and latency, each load reports the CPU time spent per request by the API
+workers, the PostgreSQL backends serving them, and wrk (on a machine shared with other work
+that figure is steadier than requests per second), and how many cores everything else kept
+busy meanwhile. ``--profile DIR`` writes a cProfile of each
+worker there. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import subprocess
@@ -30,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import asyncpg
+import uvloop
 from aiohttp import web
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from library_api import create_app
@@ -64,6 +74,8 @@ class Plan:
 
 FULL = Plan(players=2000, games_per_player=40, seconds=20, connections=64, workers=2)
 QUICK = Plan(players=1000, games_per_player=30, seconds=8, connections=48, workers=2)
+WARM_UP_SECONDS = 2
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 BENCH_OPTIONS = LibraryOptions(min_heartbeat_interval_seconds=0.0, afk_limit_seconds=86400.0)
 
 
@@ -81,7 +93,13 @@ def serve(args: argparse.Namespace) -> None:
         await stop.wait()
         await runner.cleanup()
 
-    asyncio.run(run())
+    profile = cProfile.Profile(time.process_time) if args.profile else None
+    if profile is not None:
+        profile.enable()
+    uvloop.run(run())
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(Path(args.profile) / f"worker-{os.getpid()}.prof")
 
 
 async def _admin(sql: str) -> None:
@@ -152,6 +170,9 @@ async def seed(url: str, plan: Plan) -> list[tuple[str, str]]:
                     for user, sid in sessions
                 ],
             )
+        # Planner statistics, as a database that grew by use has them.
+        async with engine.begin() as connection:
+            await connection.execute(text("ANALYZE"))
     finally:
         await engine.dispose()
     return sessions
@@ -191,10 +212,51 @@ end
 """
 
 
-def run_wrk(url: str, requests: list[tuple[str, str, str, str]], plan: Plan, workdir: Path) -> dict:
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all processes on the machine have used (every core, from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICK
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def backend_pids(database: str) -> list[int]:
+    """The PostgreSQL backends connected to the bench database (the workers' pools)."""
+    dsn = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
+    connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await connection.close()
+    return [row["pid"] for row in rows]
+
+
+def run_wrk(
+    url: str,
+    requests: list[tuple[str, str, str, str]],
+    seconds: int,
+    connections: int,
+    workdir: Path,
+) -> dict:
     script = workdir / f"library-{time.monotonic_ns()}.lua"
     script.write_text(wrk_script(requests))
-    argv = [WRK, "-t1", f"-c{plan.connections}", f"-d{plan.seconds}s", "--timeout", "5s",
+    argv = [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
             "-s", str(script), url]  # fmt: skip
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     found = re.search(r"WRKJSON (\{.*\})", output)
@@ -225,10 +287,44 @@ async def wait_ready(url: str, deadline: float) -> None:
     raise RuntimeError("library workers did not become healthy")
 
 
-def start_workers(plan: Plan, port: int, url: str, data_dir: Path) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    plan: Plan, port: int, url: str, data_dir: Path, profile: str
+) -> list[subprocess.Popen[bytes]]:
     argv = [sys.executable, __file__, "--serve", "--port", str(port), "--database-url", url,
-            "--data-dir", str(data_dir)]  # fmt: skip
+            "--data-dir", str(data_dir), "--profile", profile]  # fmt: skip
     return [subprocess.Popen(argv) for _ in range(plan.workers)]
+
+
+async def measure(
+    base: str,
+    requests: list[tuple[str, str, str, str]],
+    plan: Plan,
+    workdir: Path,
+    workers: list[subprocess.Popen[bytes]],
+    database: str,
+) -> dict:
+    """One load: a warm-up, then the measured run with the CPU each party spent on it."""
+    await asyncio.to_thread(run_wrk, base, requests, WARM_UP_SECONDS, plan.connections, workdir)
+    backends = await backend_pids(database)
+    parties = {"api": [w.pid for w in workers], "postgres": backends}
+    before = {name: sum(map(process_cpu_seconds, pids)) for name, pids in parties.items()}
+    wrk_before, busy_before, started = children_cpu_seconds(), machine_busy_seconds(), time.time()
+    figures = await asyncio.to_thread(
+        run_wrk, base, requests, plan.seconds, plan.connections, workdir
+    )
+    spent = {name: sum(map(process_cpu_seconds, pids)) - before[name]
+             for name, pids in parties.items()}  # fmt: skip
+    spent["wrk"] = children_cpu_seconds() - wrk_before
+    busy, elapsed = machine_busy_seconds() - busy_before, time.time() - started
+    served = max(1, figures["requests"])
+    figures["cpu_us_per_request"] = {
+        name: round(seconds * 1e6 / served, 1) for name, seconds in spent.items()
+    }
+    figures["postgres_backends"] = len(backends)
+    # Cores kept busy by everything else during the run (other work on the machine, and
+    # PostgreSQL's background writers): the context the throughput was measured in.
+    figures["other_cpu_cores"] = round(max(0.0, busy - sum(spent.values())) / elapsed, 2)
+    return figures
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -241,8 +337,9 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             worker.kill()
 
 
-async def bench(plan: Plan) -> dict:
+async def bench(plan: Plan, profile: str) -> dict:
     name = f"peerpipe_bench_{secrets.token_hex(4)}"
+    load_before = os.getloadavg()[0]
     await _admin(f'CREATE DATABASE "{name}"')
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(False)
     try:
@@ -252,7 +349,7 @@ async def bench(plan: Plan) -> dict:
         with tempfile.TemporaryDirectory() as scratch:
             workdir = Path(scratch)
             port = free_port()
-            workers = start_workers(plan, port, url, workdir)
+            workers = start_workers(plan, port, url, workdir, profile)
             try:
                 base = f"http://127.0.0.1:{port}"
                 await wait_ready(base, time.monotonic() + 30)
@@ -260,8 +357,8 @@ async def bench(plan: Plan) -> dict:
                 beats = [("POST", f"{BASE}/playtime/heartbeat", tokens[user],
                           json.dumps({"session_id": sid})) for user, sid in sessions]  # fmt: skip
                 shelves = [("GET", f"{BASE}/?limit=20", tokens[user], "") for user, _ in sessions]
-                heartbeat = await asyncio.to_thread(run_wrk, base, beats, plan, workdir)
-                get_library = await asyncio.to_thread(run_wrk, base, shelves, plan, workdir)
+                heartbeat = await measure(base, beats, plan, workdir, workers, name)
+                get_library = await measure(base, shelves, plan, workdir, workers, name)
             finally:
                 stop_workers(workers)
     finally:
@@ -275,6 +372,8 @@ async def bench(plan: Plan) -> dict:
         "players": plan.players,
         "games_per_player": plan.games_per_player,
         "seed_seconds": round(seeded, 1),
+        # Other work on the machine competes for its 2 cores: the 1-minute load average.
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "heartbeat": heartbeat,
         "get_library": get_library,
         "goal": GOAL,
@@ -289,6 +388,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (under a minute)")
     parser.add_argument("--workers", type=int, default=None, help="library API processes")
+    parser.add_argument("--profile", default="", help="write each worker's cProfile to this dir")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
@@ -300,7 +400,10 @@ def main() -> None:
     plan = QUICK if args.quick else FULL
     if args.workers:
         plan = replace(plan, workers=args.workers)
-    print(json.dumps(asyncio.run(bench(plan))))
+    profile = str(Path(args.profile).resolve()) if args.profile else ""
+    if profile:
+        Path(profile).mkdir(parents=True, exist_ok=True)
+    print(json.dumps(asyncio.run(bench(plan, profile))))
 
 
 if __name__ == "__main__":

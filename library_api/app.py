@@ -31,10 +31,11 @@ from library_api.events import EventBus, InProcessEventBus
 from library_api.metrics import LibraryMetrics
 from library_api.options import LibraryOptions, options_from_config
 from library_api.ownership import apply_event
+from library_api.playtime import SessionRules
 from library_api.redis_events import RedisStreamEventBus, StreamConsumer
-from library_api.request_body import reject_nul
+from library_api.request_body import refuse_nul
 from library_api.save_storage import LocalSaveStorage, SaveStorage, UrlSigner
-from library_api.state import BUS, METRICS, OPTIONS, SAVES, SOCKETS, STORE
+from library_api.state import BUS, METRICS, OPTIONS, RULES, SAVES, SOCKETS, STORE
 from library_api.store import LibraryStore
 from peerpipe.config import Config
 from peerpipe.problems import Handler, Problem, problem_middleware, problem_response
@@ -45,32 +46,46 @@ log = logging.getLogger("library_api")
 
 
 @web.middleware
-async def library_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn the package's errors into problems; tell 401 clients which scheme to use."""
-    try:
-        return await handler(request)
-    except LibraryError as error:
-        raise Problem(
-            error.status, error.title, str(error), code=error.code, **error.extensions
-        ) from None
-    except Problem as problem:
-        if problem.status != 401:
-            raise
-        response = problem_response(problem, request.path)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="peerpipe"'
-        return response
+async def library_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every answer; refuse NUL characters; answer the package's errors as
+    problems, telling 401 clients which scheme to use.
 
-
-@web.middleware
-async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    One layer (each costs a share of a short request): what else goes wrong is made a problem
+    by ``problem_middleware`` around it, and counted here with the status it will get.
+    """
     started = time.perf_counter()
-    response = await handler(request)
+    try:
+        try:
+            refuse_nul(request)
+            response = await handler(request)
+        except LibraryError as error:
+            problem = Problem(
+                error.status, error.title, str(error), code=error.code, **error.extensions
+            )
+            response = _problem(problem, request)
+        except Problem as problem:
+            response = _problem(problem, request)
+    except web.HTTPException as exc:
+        _count(request, exc.status, started)
+        raise
+    except Exception:
+        _count(request, 500, started)
+        raise
+    _count(request, response.status, started)
+    return response
+
+
+def _problem(problem: Problem, request: web.Request) -> web.Response:
+    response = problem_response(problem, request.path)
+    if problem.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="peerpipe"'
+    return response
+
+
+def _count(request: web.Request, status: int, started: float) -> None:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    metrics = request.app[METRICS]
-    metrics.requests.labels(method=request.method, route=route, status=response.status).inc()
-    metrics.latency.labels(route=route).observe(time.perf_counter() - started)
-    return response
+    request.app[METRICS].count_request(request.method, route, status, time.perf_counter() - started)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -139,12 +154,11 @@ def create_app(config: Config, options: LibraryOptions | None = None) -> web.App
         raise LibraryConfigError("the platform key is empty: tokens could not be trusted")
     options = options or options_from_config(config)
     # Save uploads stream to the store, so JSON bodies keep aiohttp's 1 MiB limit.
-    app = web.Application(
-        middlewares=[count_requests, problem_middleware, library_errors, reject_nul]
-    )
+    app = web.Application(middlewares=[problem_middleware, library_guard])
     app[VERIFIER] = CachingVerifier(config.platform_key, config.jwt_public_key_file)
     app[STORE] = LibraryStore(database_url(config))
     app[OPTIONS] = options
+    app[RULES] = SessionRules.of(options)
     app[BUS] = _event_bus(config, options)
     app[SOCKETS] = weakref.WeakSet()
     app[SAVES] = _save_storage(app, config, options)

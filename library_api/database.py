@@ -49,12 +49,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, lazy_commits: bool = False) -> AsyncEngine:
-    """An async engine for ``url``; SQLite files get their directory created.
-
-    ``lazy_commits``: on PostgreSQL, commits return before the disk flush (for writes whose
-    loss in a crash costs little, such as playtime heartbeats); a smaller pool.
-    """
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for ``url``; SQLite files get their directory created."""
     try:
         parsed = make_url(url)
     except SQLAlchemyError as exc:
@@ -71,14 +67,6 @@ def create_engine(url: str, *, lazy_commits: bool = False) -> AsyncEngine:
     # A pool as large as the load it serves: overflow connections are closed on return, and
     # reconnecting to PostgreSQL costs more than a whole request. No pre-ping (a round trip
     # per request): a connection the server dropped fails one request and leaves the pool.
-    if lazy_commits:
-        return create_async_engine(
-            parsed,
-            pool_size=5,
-            max_overflow=5,
-            pool_recycle=1800,
-            connect_args={"server_settings": {"synchronous_commit": "off"}},
-        )
     return create_async_engine(parsed, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 

@@ -27,7 +27,8 @@ def timestamp(moment: datetime | None) -> str | None:
     """ISO-8601 in UTC with a ``Z``, the one way times leave this service."""
     if moment is None:
         return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Positional arguments: measurably faster than timespec=…, and pages hold many times.
+    return moment.isoformat("T", "milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from library_api.domain import AcquisitionType, LibraryItem
 from library_api.errors import InvalidRequest
 
@@ -59,19 +61,34 @@ class LibraryQuery:
         return f"{self.sort}:{'desc' if self.descending else 'asc'}"
 
 
-def sort_value(item: LibraryItem, key: SortKey) -> str | int:
+def sort_value(
+    key: SortKey,
+    title: str,
+    playtime_seconds: int,
+    acquired_at: datetime,
+    last_played_at: datetime | None,
+) -> str | int:
+    """What a game is ordered by under ``key``, as a cursor carries it."""
     if key is SortKey.NAME:
-        return item.title
+        return title
     if key is SortKey.PLAYTIME:
-        return item.playtime_seconds
-    moment = item.acquired_at if key is SortKey.ADDED else (item.last_played_at or NEVER)
+        return playtime_seconds
+    moment = acquired_at if key is SortKey.ADDED else (last_played_at or NEVER)
     return moment.isoformat()
 
 
-def encode_cursor(query: LibraryQuery, last: LibraryItem) -> str:
-    payload = {"q": query.signature(), "v": sort_value(last, query.sort), "g": last.game_id}
-    raw = json.dumps(payload, separators=(",", ":")).encode()
+def encode_cursor(query: LibraryQuery, value: str | int, game_id: str) -> str:
+    """The cursor of the page after a game sorted at ``value``."""
+    raw = orjson.dumps({"q": query.signature(), "v": value, "g": game_id})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def item_cursor(query: LibraryQuery, last: LibraryItem) -> str:
+    """The cursor of the page after ``last``."""
+    value = sort_value(
+        query.sort, last.title, last.playtime_seconds, last.acquired_at, last.last_played_at
+    )
+    return encode_cursor(query, value, last.game_id)
 
 
 def decode_cursor(text: str, query: LibraryQuery) -> Cursor:

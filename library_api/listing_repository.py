@@ -9,7 +9,7 @@ from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from library_api.domain import InstallationStatus, LibraryItem
-from library_api.listing import NEVER, LibraryQuery, SortKey, encode_cursor
+from library_api.listing import NEVER, LibraryQuery, SortKey, item_cursor
 from library_api.models import CatalogEntry, EntryCategory, LibraryEntry, UtcDateTime
 from library_api.repositories import library_item
 
@@ -40,7 +40,8 @@ def _filters(user_id: str, query: LibraryQuery) -> list[Any]:
     if query.acquisition_type is not None:
         conditions.append(LibraryEntry.acquisition_type == str(query.acquisition_type))
     if query.platform is not None:
-        conditions.append(CatalogEntry.platforms.contains(f",{query.platform.lower()},"))
+        platform = f",{query.platform.lower()},"
+        conditions.append(CatalogEntry.platforms.contains(platform, autoescape=True))
     if query.category is not None:
         conditions.append(
             exists().where(
@@ -106,4 +107,4 @@ async def library_page(
         for row in page
     ]
     more = len(rows) > query.limit
-    return items, encode_cursor(query, items[-1]) if more and items else None
+    return items, item_cursor(query, items[-1]) if more and items else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -36,3 +37,16 @@ class LibraryMetrics:
             ["change"],
             registry=self.registry,
         )
+        # The labelled series of each route, looked up once (a hot path counts every request).
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = (
+                self.requests.labels(method=method, route=route, status=status),
+                self.latency.labels(route=route),
+            )
+            self._series[method, route, status] = series
+        series[0].inc()
+        series[1].observe(seconds)

@@ -23,14 +23,15 @@ from library_api.playtime import (
     stats,
 )
 from library_api.request_body import json_object
-from library_api.state import BUS, OPTIONS, STORE
+from library_api.responses import json_reply
+from library_api.state import BUS, OPTIONS, RULES, STORE
 from peerpipe.logs import fields
 
 log = logging.getLogger("library_api.playtime")
 
 
 def _rules(request: web.Request) -> SessionRules:
-    return SessionRules.of(request.app[OPTIONS])
+    return request.app[RULES]
 
 
 def _session_id(body: dict[str, Any]) -> str:
@@ -94,10 +95,9 @@ async def heartbeat(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     rules = _rules(request)
     at = client_time(body.get("at"), now, rules)
-    async with request.app[STORE].quick_write() as connection:
-        beaten = await playtime_store.quick_heartbeat(connection, user, session_id, at, now, rules)
+    beaten = await request.app[STORE].quick.heartbeat(user, session_id, at, now, rules)
     if beaten is not None:
-        return web.json_response(_session_json(beaten, request))
+        return json_reply(_session_json(beaten, request))
     async with request.app[STORE].transaction() as repos:
         play = await playtime_store.find(repos.session, user, session_id)
         if is_stale(play, now, rules):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from peerpipe.problems import Handler, Problem, json_body
+from peerpipe.problems import Problem
 
 MAX_DEPTH = 32
 
@@ -30,10 +31,15 @@ def _storable(value: Any, depth: int = 0) -> bool:
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object both databases can store, or a 400 problem."""
     try:
-        body = await json_body(request)
-    except Problem as problem:
-        raise Problem(problem.status, problem.title, problem.detail, code="INVALID_JSON") from None
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise Problem(
+            400, "Bad Request", "request body must be valid JSON", code="INVALID_JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise Problem(400, "Bad Request", "request body must be a JSON object", code="INVALID_JSON")
     if not _storable(body):
         raise Problem(
             400,
@@ -45,8 +51,7 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-@web.middleware
-async def reject_nul(request: web.Request, handler: Handler) -> web.StreamResponse:
+def refuse_nul(request: web.Request) -> None:
     """Neither database stores NUL characters, so they never get past the door."""
     if (
         "\x00" in request.path
@@ -54,4 +59,3 @@ async def reject_nul(request: web.Request, handler: Handler) -> web.StreamRespon
         or any("\x00" in value for value in request.query.values())
     ):
         raise Problem(400, "Bad Request", "NUL characters are not allowed", code="INVALID_QUERY")
-    return await handler(request)

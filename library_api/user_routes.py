@@ -10,8 +10,8 @@ from library_api import categories, payloads
 from library_api.auth import acting_for, caller
 from library_api.errors import GameNotInLibrary, NotFound
 from library_api.listing import library_query
-from library_api.listing_repository import library_page
 from library_api.request_body import json_object
+from library_api.responses import json_reply
 from library_api.state import OPTIONS, STORE
 from peerpipe.logs import fields
 
@@ -38,9 +38,7 @@ async def rotate_passkey(request: web.Request) -> web.Response:
 async def list_library(request: web.Request) -> web.Response:
     user = acting_for(request)
     query = library_query(request.query, request.app[OPTIONS].page_size_max)
-    async with request.app[STORE].transaction() as repos:
-        items, cursor = await library_page(repos.session, user, query)
-    return web.json_response({"items": [item.to_json() for item in items], "next_cursor": cursor})
+    return json_reply(await request.app[STORE].quick.library_page(user, query))
 
 
 async def list_categories(request: web.Request) -> web.Response:

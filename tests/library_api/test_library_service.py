@@ -20,11 +20,18 @@ async def test_health_reports_the_database(library: Library) -> None:
 
 async def test_metrics_count_requests_and_access_checks(library: Library) -> None:
     await library.access(user_id="alice", game_id="g")
+    await library.call("GET", "/api/v1/library/")  # no token: 401
+    await library.call("GET", "/api/v2/nothing")  # aiohttp's own 404
     async with library.http.get(f"{library.url}/metrics") as response:
         assert response.status == 200
         text = await response.text()
     assert 'library_access_checks_total{allowed="false"} 1.0' in text
-    assert "library_http_requests_total" in text
+    for route, status in (("/api/v1/library/internal/access", 200), ("/api/v1/library/", 401),
+                          ("unmatched", 404)):  # fmt: skip
+        series = (
+            f'library_http_requests_total{{method="GET",route="{route}",status="{status}"}} 1.0'
+        )
+        assert series in text
 
 
 async def test_unknown_path_is_a_problem(library: Library) -> None:
