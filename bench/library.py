@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import asyncpg
-import uvloop
 from aiohttp import web
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
@@ -51,7 +50,7 @@ from library_api.models import CatalogEntry, LibraryEntry, User
 from library_api.options import LibraryOptions
 from library_api.store import LibraryStore
 from peerpipe.config import Config
-from peerpipe.service import free_port
+from peerpipe.service import free_port, run_event_loop
 from peerpipe.tokens import Role, mint_token
 
 WRK = "/usr/bin/wrk"
@@ -96,7 +95,7 @@ def serve(args: argparse.Namespace) -> None:
     profile = cProfile.Profile(time.process_time) if args.profile else None
     if profile is not None:
         profile.enable()
-    uvloop.run(run())
+    run_event_loop(run())
     if profile is not None:
         profile.disable()
         profile.dump_stats(Path(args.profile) / f"worker-{os.getpid()}.prof")

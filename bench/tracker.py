@@ -265,8 +265,8 @@ class LibraryStandIn:
 
 def serve(args: argparse.Namespace) -> None:
     """One tracker worker (a child process of the bench)."""
+    from peerpipe.service import run_event_loop as run_tracker
     from tracker import TrackerOptions, create_app
-    from tracker.serving import run as run_tracker
     from tracker.serving import serve_until_stopped
 
     config = Config(

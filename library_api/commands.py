@@ -12,15 +12,13 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-import uvloop
-
 from library_api.app import BASE_PATH, create_app
 from library_api.database import create_engine, database_url, migrate, safe_url
 from library_api.domain import AcquisitionType
 from library_api.errors import LibraryError
 from peerpipe.config import Config
 from peerpipe.logs import fields
-from peerpipe.service import serve_forever
+from peerpipe.service import run_event_loop, serve_forever
 from peerpipe.tokens import Role, mint_token
 
 ADMIN_CLIENT_ID = "admin-cli"
@@ -71,8 +69,7 @@ def serve_library(args: argparse.Namespace, config: Config) -> int:
             "library API starting",
             extra=fields(host=config.library.host, port=config.library.port),
         )
-        # uvloop: the event loop's own work is a large share of a short request's cost.
-        uvloop.run(serve_forever(app, config.library.host, config.library.port))
+        run_event_loop(serve_forever(app, config.library.host, config.library.port))
     except LibraryError as exc:
         return _fail(str(exc))
     except OSError as exc:

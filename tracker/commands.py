@@ -15,11 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from peerpipe.config import Config
+from peerpipe.service import run_event_loop as run_tracker
 from tracker.admin_client import TrackerAdminClient
 from tracker.app import create_app
 from tracker.errors import TrackerError
 from tracker.options import TrackerOptions
-from tracker.serving import run as run_tracker
 from tracker.serving import serve_until_stopped
 
 Handler = Callable[[argparse.Namespace, Config], int]

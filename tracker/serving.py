@@ -5,22 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from peerpipe.logs import fields
+from peerpipe.service import until_stop_signal
 from tracker.http_server import AnnounceProtocol, Listener
 from tracker.options import TrackerOptions
 from tracker.state import STATE
-
-try:
-    import uvloop
-except ImportError:  # uvloop is not built for Windows
-    uvloop = None  # type: ignore[assignment]
 
 log = logging.getLogger("tracker.http")
 
@@ -103,23 +97,10 @@ async def serve_until_stopped(
 ) -> None:
     """Serve the tracker ``app`` until SIGINT or SIGTERM, then shut down cleanly."""
     running = await start_tracker(app, host, port, reuse_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await until_stop_signal()
     finally:
         await running.stop()
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on uvloop's event loop (libuv: cheaper sockets and callbacks than asyncio's),
-    or asyncio's own where uvloop is not installed (it is not built for Windows)."""
-    if uvloop is None:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
 
 
 def _aiohttp_limits(options: TrackerOptions) -> dict[str, Any]:
