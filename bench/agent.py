@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,7 @@ async def install(session: aiohttp.ClientSession, agent: AgentHandle, game: str)
         raise NetworkError(f"{agent.user}: install refused: {body}")
     url = f"{agent.url}/api/v1/downloads/{body['id']}"
     while body["state"] not in ("installed", "failed", "refused", "cancelled"):
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
         status, body = await request_json(session, "GET", url, token)
     if body["state"] != "installed" or not body["verified"]:
         raise NetworkError(f"{agent.user}: {body['state']}: {body['error']}")
@@ -133,11 +134,15 @@ def release_size(build: Path) -> int:
 async def cdn_install(network: LocalNetwork, build: Path, root: Path) -> dict[str, float]:
     """Scenario 1: one agent against aria2c -x8, same node, same files."""
     size = release_size(build)
+    # each contender starts with no dirty pages of the one before (or of the publish) left
+    # for the kernel to write back while it runs
+    await asyncio.to_thread(os.sync)
     aria2c_seconds = await asyncio.to_thread(
         aria2c_fetch, build, SOLO, network.seeder_url, root / "aria2c"
     )
     await grant(network, SOLO, ["solo"])
     agent = await network.start_agent("solo")
+    await asyncio.to_thread(os.sync)
     async with aiohttp.ClientSession() as session:
         began = time.monotonic()
         await install(session, agent, SOLO)

@@ -22,6 +22,7 @@ log = logging.getLogger("peerpipe.peer.engine")
 RESUME_DATA_SECONDS = 5.0  # running downloads save resume data at least this often
 _PROBE_SECONDS = 15.0
 _LIMITS_SECONDS = 1.0
+_HURRIED_SECONDS = 0.005  # how often alerts are drained while a task waits on one
 _INTERRUPTED = (DownloadState.CHECKING, DownloadState.DOWNLOADING, DownloadState.VERIFYING)
 
 
@@ -72,7 +73,17 @@ class Ticker:
                     await self._rt.nodes.probe(self._rt.http)
             except Exception:  # keep ticking whatever happens; the log says what
                 log.exception("agent ticker failed")
-            await asyncio.sleep(self._rt.poll_interval)
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Until the next drain: a poll interval, or a moment while a task waits on an
+        alert (the disk flush before an install's file check)."""
+        rt = self._rt
+        interval = _HURRIED_SECONDS if rt.flushes else rt.poll_interval
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval):
+                await rt.hurry.wait()
+        rt.hurry.clear()
 
     async def _drain(self) -> None:
         rt = self._rt
@@ -82,6 +93,7 @@ class Ticker:
                 continue
             if event.kind == "resume_data":
                 await asyncio.to_thread(rt.store.save_resume_data, download_id, event.data)
+            elif event.kind == "cache_flushed":
                 for waiter in rt.flushes.pop(event.torrent, []):
                     if not waiter.done():
                         waiter.set_result(None)

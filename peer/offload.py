@@ -7,6 +7,10 @@ first) is therefore given the download first; web seeds come in only while the s
 short: no BitTorrent source at all, pieces nobody in the swarm has, or a rate below the
 target for a sustained while. They leave again once the swarm has delivered well above the
 target for a while (hysteresis keeps them from flapping).
+
+Every byte the CDN sends of a piece some player already holds is a byte the players could
+have traded, so the download's intake from CDN nodes is also throttled, to a trickle, while
+other players hold every piece it lacks and deliver the target rate.
 """
 
 from __future__ import annotations
@@ -71,6 +75,19 @@ class OffloadController:
         ):
             self.web_seeds_on = False
         return self.web_seeds_on
+
+
+def cdn_intake_limit(fresh_pieces: int, peer_rate: int, target_rate: int, share: float) -> int:
+    """Bytes/s a download may take from CDN nodes (0: no limit).
+
+    ``fresh_pieces`` are the pieces it lacks that no connected player holds: only the CDN
+    can send those, at any rate it can. With none left and players delivering the target,
+    the CDN is held to ``share`` of the target, enough to keep its requests moving (a
+    connection throttled to nothing would hold the blocks it was asked for) but little
+    enough that the download takes what it lacks from the players."""
+    if target_rate <= 0 or fresh_pieces > 0 or peer_rate < target_rate:
+        return 0
+    return max(1, int(target_rate * share))
 
 
 def unavailable_pieces(have: Sequence[bool], sources: Iterable[Sequence[bool]]) -> int:

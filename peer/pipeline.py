@@ -36,9 +36,9 @@ from .model import Download, DownloadState, utc_now
 from .release import Manifest, ReleaseSource
 from .settings import Settings
 from .state import DownloadStore
-from .swarm import Swarms, request_resume_data, torrent_key
+from .swarm import Swarms, TorrentPieces, flush_to_disk, request_resume_data, torrent_key
 from .transfer import Transfer, TransferPlan
-from .verify import verify_files
+from .verify import ReleaseCheck
 
 log = logging.getLogger("peerpipe.peer.pipeline")
 
@@ -63,8 +63,10 @@ class Runtime:
     keys: dict[str, str] = field(default_factory=dict)  # torrent key -> download id
     transfers: dict[str, Transfer] = field(default_factory=dict)
     recheck: set[str] = field(default_factory=set)  # ids whose files must be hash-checked
-    # torrent key -> waiters for its next resume data (written after a disk flush)
+    # torrent key -> waiters for its files to be written (see ``flushed``)
     flushes: dict[str, list[asyncio.Future[None]]] = field(default_factory=dict)
+    # set when someone waits on an alert: the ticker drains alerts at once, not a poll later
+    hurry: asyncio.Event = field(default_factory=asyncio.Event)
 
     def install_root(self, game_id: str) -> Path:
         chosen = self.settings().install_dir
@@ -132,27 +134,52 @@ async def _install(rt: Runtime, download_id: str, library: LibraryClient, began:
     needed = max(0, manifest.total_size - download.downloaded_bytes)
     await asyncio.to_thread(check_disk_space, save_path, needed)
     handle = await _join(rt, download_id, manifest, save_path, passkey)
+    phases = {"prepare": time.monotonic()}
     await rt.update(download_id, state=DownloadState.DOWNLOADING)
     plan = _plan(rt, download_id, rt.settings())
     transfer = Transfer(rt.swarms, rt.nodes, handle, plan, rt.poll_interval)
     rt.transfers[download_id] = transfer
+    release_root = save_path / str(manifest.release)
+    pieces = TorrentPieces(handle)
+    check = ReleaseCheck(release_root, manifest.files, pieces, pieces.order)
+    check.start()
     try:
         await transfer.run(lambda *a, **k: _progress(rt, began, *a, **k))
+        phases["transfer"] = time.monotonic()
+        await rt.update(download_id, state=DownloadState.VERIFYING)
+        await flushed(rt, download_id, handle)
+        phases["flush"] = time.monotonic()
+        mismatches = await check.finish()
+        phases["verify"] = time.monotonic()
     except ContentRejected:
-        await _discard_rejected(rt, download_id, handle, save_path / str(manifest.release))
+        await _discard_rejected(rt, download_id, handle, release_root)
         raise
     finally:
+        check.stop()
         rt.transfers.pop(download_id, None)
-    await rt.update(download_id, state=DownloadState.VERIFYING)
-    await flushed(rt, download_id, handle)
-    release_root = save_path / str(manifest.release)
-    mismatches = await asyncio.to_thread(verify_files, release_root, manifest.files)
     if mismatches:
+        _log_phases(download_id, began, phases, check)
         listed = "; ".join(str(item) for item in mismatches[:5])
         raise VerificationFailed(f"{len(mismatches)} file(s) do not match the manifest: {listed}")
     await _record_install(save_path, manifest)
+    phases["record"] = time.monotonic()
+    _log_phases(download_id, began, phases, check)
     await rt.update(download_id, verified=True)
     await library.report_status(game_id, "installed")
+
+
+def _log_phases(
+    download_id: str, began: float, phases: dict[str, float], check: ReleaseCheck
+) -> None:
+    """Where an install's time went: the seconds each phase ended after the previous one."""
+    durations, last = {}, began
+    for name, at in phases.items():
+        durations[f"{name}_seconds"] = round(at - last, 3)
+        last = at
+    log.info(
+        "install phases",
+        extra=fields(download=download_id, files_checked_early=check.passed_early, **durations),
+    )
 
 
 async def _record_install(game_dir: Path, manifest: Manifest) -> None:
@@ -189,15 +216,27 @@ async def _discard_rejected(rt: Runtime, download_id: str, handle: Any, release_
 
 async def flushed(rt: Runtime, download_id: str, handle: Any, deadline: float = 30.0) -> None:
     """Wait until libtorrent has written every verified piece to the files: a finished
-    torrent may still hold pieces in its write queue, and the file check reads the files."""
+    torrent may still hold pieces in its disk cache, and the file check reads the files.
+    (Resume data asked for with ``flush_disk_cache`` is no such signal: libtorrent starts
+    the flush and writes the resume data without waiting for it.) The resume data is asked
+    for too, so that the finished torrent seeds again after a restart."""
+    key = torrent_key(handle)
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    rt.flushes.setdefault(torrent_key(handle), []).append(waiter)
-    request_resume_data(handle)  # with flush_disk_cache: its alert comes after the flush
+    rt.flushes.setdefault(key, []).append(waiter)
+    flush_to_disk(handle)
+    request_resume_data(handle)
+    rt.hurry.set()
     try:
         async with asyncio.timeout(deadline):
             await waiter
     except TimeoutError:
         log.warning("disk flush not confirmed", extra=fields(download=download_id))
+    finally:
+        waiters = rt.flushes.get(key, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+        if not waiters:
+            rt.flushes.pop(key, None)
 
 
 async def _progress(rt: Runtime, began: float, download_id: str, **changes: Any) -> Download:

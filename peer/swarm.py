@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, cast
 
 import libtorrent as lt
@@ -64,6 +64,43 @@ def limit_local_peers(
     session.set_peer_class_filter(everyone)
 
 
+class TorrentPieces:
+    """Which bytes of a release's files sit in pieces libtorrent has verified (a
+    ``verify.PieceMap``, used from the check's worker thread: libtorrent's handle calls are
+    safe from any thread)."""
+
+    def __init__(self, handle: Any) -> None:
+        info = handle.torrent_file()
+        files = info.layout()
+        self._handle = handle
+        self._piece_length = int(info.piece_length())
+        self._starts: dict[str, int] = {}  # release path -> offset in the torrent
+        for index in range(files.num_files()):
+            if files.file_flags(index) & lt.file_storage.flag_pad_file:
+                continue
+            path = PurePath(files.file_path(index)).relative_to(info.name()).as_posix()
+            self._starts[path] = int(files.file_offset(index))
+        # a snapshot of the verified pieces, taken again only when it falls behind: a piece
+        # once verified stays so, and the bitfield of a large release is costly to copy
+        self._have: list[bool] = []
+
+    @property
+    def order(self) -> list[str]:
+        """Release paths in the torrent's order."""
+        return list(self._starts)
+
+    def verified_end(self, path: str, offset: int) -> int:
+        start = self._starts[path]
+        piece = first = (start + offset) // self._piece_length
+        if not self._handle.have_piece(first):
+            return offset
+        if first >= len(self._have) or not self._have[first]:
+            self._have = list(self._handle.status(lt.torrent_handle.query_pieces).pieces)
+        while piece < len(self._have) and self._have[piece]:
+            piece += 1
+        return max(offset, piece * self._piece_length - start)
+
+
 def torrent_key(handle: Any) -> str:
     """The v1 info-hash: how alerts are matched to downloads."""
     return str(handle.info_hashes().v1)
@@ -73,7 +110,7 @@ def torrent_key(handle: Any) -> str:
 class SwarmEvent:
     """An alert the engine acts on: resume data to store, a web seed that failed, a ban."""
 
-    kind: str  # "resume_data" | "web_seed_failed" | "peer_banned"
+    kind: str  # "resume_data" | "cache_flushed" | "web_seed_failed" | "peer_banned"
     torrent: str
     data: bytes = b""
     url: str = ""
@@ -88,6 +125,7 @@ class ConnectionPoll:
     peer_hosts: set[str] = field(default_factory=set)  # addresses of non-CDN peers
     web_seed_rate: int = 0
     swarm_bitfields: list[list[bool]] = field(default_factory=list)
+    peer_bitfields: list[list[bool]] = field(default_factory=list)  # other players only
 
 
 class Swarms:
@@ -111,6 +149,12 @@ class Swarms:
         settings["stop_tracker_timeout"] = 1
         # a peer that sent data failing a hash check is banned on its second offence
         settings["max_failcount"] = 2
+        # libtorrent keeps this many seconds of a connection's rate in requests (3 by default).
+        # Players who start together ask the CDN's seed for the pieces nobody holds yet; every
+        # request in flight is one another player may duplicate before our piece is announced,
+        # so a shorter queue means fewer pieces the CDN sends twice (bench/agent.py,
+        # scenario 2). A second still covers any round trip.
+        settings["request_queue_time"] = 1
         self._session: lt.session | None = lt.session(
             lt.session_params(cast("lt.settings_pack", settings))
         )
@@ -199,6 +243,14 @@ class Swarms:
         for url in wanted - present:
             handle.add_url_seed(url)
 
+    def set_sequential(self, handle: Any, sequential: bool) -> None:
+        """Fetch pieces in order (True) or rarest first (False)."""
+        flag = lt.torrent_flags.sequential_download
+        if sequential:
+            handle.set_flags(flag)
+        else:
+            handle.unset_flags(flag)
+
     def connect(self, handle: Any, endpoints: Iterable[tuple[str, int]]) -> None:
         for endpoint in endpoints:
             handle.connect_peer(endpoint)
@@ -226,6 +278,8 @@ class Swarms:
                 pieces = list(peer.pieces)
                 if is_cdn:  # a CDN node seeds every piece, even while it reveals few of them
                     pieces = [True] * len(pieces)  # (super-seeding)
+                else:
+                    result.peer_bitfields.append(pieces)
                 result.swarm_bitfields.append(pieces)
         return result
 
@@ -238,6 +292,8 @@ class Swarms:
             if name == "save_resume_data_alert":
                 data = bytes(lt.write_resume_data_buf(alert.params))
                 events.append(SwarmEvent("resume_data", torrent_key(alert.handle), data))
+            elif name == "cache_flushed_alert":
+                events.append(SwarmEvent("cache_flushed", torrent_key(alert.handle)))
             elif name == "url_seed_alert":
                 events.append(
                     SwarmEvent(
@@ -274,6 +330,12 @@ class Swarms:
             session.remove_torrent(handle)
         session.pop_alerts()
         del session  # the last reference: libtorrent shuts down here, off the event loop
+
+
+def flush_to_disk(handle: Any) -> None:
+    """Ask libtorrent to write what it holds of the torrent to its files (a
+    ``cache_flushed`` event follows once everything it held when asked is written)."""
+    handle.flush_cache()
 
 
 def request_resume_data(handle: Any) -> None:

@@ -23,6 +23,7 @@ from .offload import (
     OffloadController,
     OffloadPolicy,
     SwarmSample,
+    cdn_intake_limit,
     unavailable_pieces,
     useful_sources,
 )
@@ -30,15 +31,16 @@ from .swarm import ConnectionPoll, Swarms, torrent_failure
 
 log = logging.getLogger("peerpipe.peer.transfer")
 _CONTROL_SECONDS = 1.0
+_QUICK_POLL_SECONDS = 0.01
+_TRACKER_ANSWER_SECONDS = 2.0  # how long quick polls wait for the tracker's first answer
 _PERSIST_SECONDS = 2.0
 # With bytes already rejected by the piece hashes, this long without one valid byte means no
 # source left is honest: hostile peers are banned on their second bad piece and honest ones
 # keep the download moving, so a stall after failures is the CDN itself serving bad content.
 REJECTED_CONTENT_STALL_SECONDS = 10.0
-# While players deliver the target rate, the CDN gives each at most this share of it: enough
-# to keep new pieces entering the swarm (six players with a 20 MB/s node: 6 x 1.5 MB/s) but
-# little enough that they fetch most pieces from each other (bench/agent.py, scenario 2).
-_CDN_SHARE = 0.6  # progress is written to the database at most this often  # the offload controller decides at most this often
+# Once other players hold every piece a download lacks, the CDN sends it at most this share
+# of the target rate (see offload.cdn_intake_limit).
+_CDN_SHARE = 0.6
 
 Update = Callable[..., Awaitable[Any]]
 
@@ -71,7 +73,7 @@ class Transfer:
         self._plan = plan
         self._poll = poll_interval
         self._web_seed_node: str | None = None
-        now = time.monotonic()
+        now = self._started_at = time.monotonic()
         self._controller = OffloadController(
             OffloadPolicy(target_rate=plan.target_rate), now, plan.p2p_enabled
         )
@@ -84,6 +86,7 @@ class Transfer:
         self._peer_ledger = ByteLedger()  # other players only
         self._peer_bytes_at: tuple[float, int] | None = None
         self._shared_hosts: set[str] = set()  # CDN addresses that peers use too
+        self._alone = False  # no other player in the swarm (see _watch_company)
 
     def web_seed_failed(self, url: str) -> None:
         """A web seed answered with an error: forget it; the next node takes over."""
@@ -117,6 +120,7 @@ class Transfer:
             self._swarm_ledger.observe(poll.swarm_samples)
             self._peer_ledger.observe(s for s in poll.samples if s.source is Source.PEER)
             if not checking:
+                self._watch_company(status, poll)
                 self._control(status, poll)
             split = ledger.reconciled(useful_payload(status) - payload_at_start)
             done = bool(status.is_finished or status.is_seeding) and not checking
@@ -135,7 +139,38 @@ class Transfer:
                 self._swarms.set_web_seeds(self._handle, [])
                 self._swarms.set_cdn_download_limit(0)
                 return
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(self._next_poll(status))
+
+    def _next_poll(self, status: Any) -> float:
+        """A poll interval, or less while the tracker has not answered yet (alone, the
+        download takes the faster path as soon as it knows, see ``_watch_company``) or when
+        the download should end sooner (the install goes on to its file check as soon as the
+        last piece is in)."""
+        unknown = self._plan.p2p_enabled and int(status.num_complete) < 0
+        if unknown and time.monotonic() - self._started_at < _TRACKER_ANSWER_SECONDS:
+            return min(self._poll, _QUICK_POLL_SECONDS)
+        left = int(status.total_wanted) - int(status.total_wanted_done)
+        rate = int(status.download_payload_rate)
+        if rate <= 0:
+            return self._poll
+        return min(self._poll, max(_QUICK_POLL_SECONDS, left / rate))
+
+    def _watch_company(self, status: Any, poll: ConnectionPoll) -> None:
+        """Alone in the swarm (no other player connected or counted by the tracker), every
+        byte comes from the CDN whatever the download does, so it takes them the fastest
+        way: the web seed joins the node's BitTorrent seed at once (more streams from the
+        node; bench/agent.py, scenario 1) and pieces come in order (the install's file check
+        then hashes each file as it completes rather than all of them at the end). Among
+        players, pieces go rarest first (in order, they would all want the same ones) and
+        the offload controller alone decides on web seeds."""
+        company = bool(poll.peer_hosts) or (
+            self._plan.p2p_enabled and not tracker_counts_only_us(status)
+        )
+        if self._alone == (not company):
+            return
+        self._alone = not company
+        self._swarms.set_sequential(self._handle, self._alone)
+        self._switch_web_seed(self._alone or self._controller.web_seeds_on, alone=self._alone)
 
     def _connect_cdn_seed(self) -> None:
         ranked = self._ranked()
@@ -154,7 +189,7 @@ class Transfer:
         have = list(status.pieces)
         swarm_rate = self._rate(now, self._swarm_ledger.observed().total, "_swarm_bytes_at")
         peer_rate = self._rate(now, self._peer_ledger.observed().total, "_peer_bytes_at")
-        self._limit_cdn_intake(poll, peer_rate)
+        self._limit_cdn_intake(poll, peer_rate, have)
         sample = SwarmSample(
             at=now,
             swarm_rate=swarm_rate,
@@ -164,16 +199,26 @@ class Transfer:
         )
         if self._web_seed_node and poll.web_seed_rate:
             self._nodes.observe_throughput(self._web_seed_node, poll.web_seed_rate)
-        if self._controller.observe(sample):
-            if self._web_seed_node is None:
-                usable = [node for node in self._ranked() if node.healthy]
-                if usable:
-                    self._web_seed_node = usable[0].url
-                    seed = web_seed_url(usable[0].url, self._plan.game_id)
-                    self._swarms.set_web_seeds(self._handle, [seed])
-                    self._log_switch("web seed on", sample, usable[0].url)
-        elif self._web_seed_node is not None:
-            self._log_switch("web seed off", sample, self._web_seed_node)
+        wanted = self._controller.observe(sample) or self._alone
+        self._switch_web_seed(
+            wanted,
+            swarm_rate=sample.swarm_rate,
+            swarm_sources=sample.swarm_sources,
+            unavailable_pieces=sample.unavailable_pieces,
+            waiting_sources=sample.waiting_sources,
+        )
+
+    def _switch_web_seed(self, on: bool, **why: Any) -> None:
+        """The best healthy node's web seed on, or every web seed off."""
+        if on and self._web_seed_node is None:
+            usable = [node for node in self._ranked() if node.healthy]
+            if usable:
+                self._web_seed_node = usable[0].url
+                seed = web_seed_url(usable[0].url, self._plan.game_id)
+                self._swarms.set_web_seeds(self._handle, [seed])
+                self._log_switch("web seed on", usable[0].url, why)
+        elif not on and self._web_seed_node is not None:
+            self._log_switch("web seed off", self._web_seed_node, why)
             self._web_seed_node = None
             self._swarms.set_web_seeds(self._handle, [])
 
@@ -185,16 +230,16 @@ class Transfer:
         elapsed = now - before[0]
         return int((total - before[1]) / elapsed) if elapsed > 0 else 0
 
-    def _limit_cdn_intake(self, poll: ConnectionPoll, peer_rate: int) -> None:
-        """While other players deliver the target rate, take at most the target from the
-        CDN: its pieces still enter the swarm, but players fetch the rest from each other
-        instead of all pulling the same pieces from the CDN at once. Only CDN nodes with
-        addresses of their own can be told apart from players."""
+    def _limit_cdn_intake(self, poll: ConnectionPoll, peer_rate: int, have: list[bool]) -> None:
+        """Throttle the CDN while other players hold every piece we lack and deliver the
+        target rate. Only CDN nodes with addresses of their own can be told apart from
+        players."""
         self._shared_hosts |= poll.peer_hosts
         own = self._own_cdn_hosts()
-        target = self._plan.target_rate
-        plenty = self._plan.p2p_enabled and target > 0 and peer_rate >= target
-        limit = max(1, int(target * _CDN_SHARE)) if plenty and own else 0
+        limit = 0
+        if self._plan.p2p_enabled and own:
+            fresh = unavailable_pieces(have, poll.peer_bitfields)
+            limit = cdn_intake_limit(fresh, peer_rate, self._plan.target_rate, _CDN_SHARE)
         self._swarms.set_cdn_download_limit(limit)
 
     def _own_cdn_hosts(self) -> frozenset[str]:
@@ -205,18 +250,8 @@ class Transfer:
         self._swarms.mark_cdn_hosts(own)
         return own
 
-    def _log_switch(self, what: str, sample: SwarmSample, node: str) -> None:
-        log.info(
-            what,
-            extra=fields(
-                download=self._plan.download_id,
-                cdn=node,
-                swarm_rate=sample.swarm_rate,
-                swarm_sources=sample.swarm_sources,
-                unavailable_pieces=sample.unavailable_pieces,
-                waiting_sources=sample.waiting_sources,
-            ),
-        )
+    def _log_switch(self, what: str, node: str, why: dict[str, Any]) -> None:
+        log.info(what, extra=fields(download=self._plan.download_id, cdn=node, **why))
 
 
 class ContentWatch:
@@ -237,6 +272,13 @@ class ContentWatch:
                 "this release failed its signed piece hashes and no source has sent valid data "
                 f"for {self._stall:.0f}s; nothing was installed"
             )
+
+
+def tracker_counts_only_us(status: Any) -> bool:
+    """Whether the tracker has answered and counts nobody in the swarm but us (before its
+    first answer libtorrent reports -1 for both counts)."""
+    seeds, others = int(status.num_complete), int(status.num_incomplete)
+    return seeds >= 0 and others >= 0 and seeds + others <= 1
 
 
 def useful_payload(status: Any) -> int:

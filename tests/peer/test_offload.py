@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from peer import OffloadController, OffloadPolicy, SwarmSample
-from peer.offload import unavailable_pieces, useful_sources
+from peer.offload import cdn_intake_limit, unavailable_pieces, useful_sources
 
 MIB = 1024 * 1024
 POLICY = OffloadPolicy(target_rate=4 * MIB, grace_seconds=2, patience_seconds=3, calm_seconds=6)
@@ -46,6 +46,17 @@ def test_pieces_missing_from_the_swarm_bring_web_seeds_in() -> None:
 def test_without_p2p_web_seeds_are_always_on() -> None:
     controller = OffloadController(POLICY, started_at=0.0, p2p_enabled=False)
     assert run(controller, [(0.0, 9 * MIB, 3, 0), (10.0, 9 * MIB, 3, 0)]) == [True, True]
+
+
+def test_the_cdn_is_held_back_only_while_players_hold_every_missing_piece() -> None:
+    target = 4 * MIB
+    # pieces nobody else holds: only the CDN can send them, as fast as it can
+    assert cdn_intake_limit(fresh_pieces=3, peer_rate=9 * MIB, target_rate=target, share=0.5) == 0
+    # players hold everything but deliver too little: the CDN fills in
+    assert cdn_intake_limit(fresh_pieces=0, peer_rate=MIB, target_rate=target, share=0.5) == 0
+    # players hold everything and deliver: the CDN trickles
+    limit = cdn_intake_limit(fresh_pieces=0, peer_rate=9 * MIB, target_rate=target, share=0.5)
+    assert limit == 2 * MIB
 
 
 def test_piece_availability_counts() -> None:
