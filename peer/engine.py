@@ -296,7 +296,9 @@ class Engine:
         download_id = download.id
         if download.state in ACTIVE_STATES or download.state is DownloadState.PAUSED:
             await self._halt(download_id, DownloadState.CANCELLED)
-        self._drop_torrent(download_id, delete_files=True)
+        handle = self.runtime.forget_torrent(download_id)
+        if handle is not None:
+            await self.runtime.swarms.remove_with_files(handle)
         self._records.pop(download_id, None)
         await self.store.delete(download_id)
         if download.state is DownloadState.INSTALLED:

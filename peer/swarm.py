@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -311,6 +312,19 @@ class Swarms:
             self._active.remove_torrent(handle, lt.session.delete_files)
         else:
             self._active.remove_torrent(handle)
+
+    async def remove_with_files(self, handle: Any, deadline: float = 10.0) -> None:
+        """Remove a torrent and its files, returning once the files are gone: libtorrent
+        deletes them later on its disk thread, and a player who uninstalled a game expects
+        its folder gone when the request returns."""
+        status = handle.status()
+        root = Path(status.save_path) / status.name
+        hashes = handle.info_hashes()
+        self._active.remove_torrent(handle, lt.session.delete_files)
+        async with asyncio.timeout(deadline):
+            while self._active.find_torrent(hashes.v1).is_valid():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        await asyncio.to_thread(shutil.rmtree, root, True)
 
     async def remove_and_wait(self, handle: Any, deadline: float = 10.0) -> None:
         """Remove a torrent and wait until the session no longer knows it."""
