@@ -19,7 +19,6 @@ from tracker.peer_records import (
     SEEDER_FLAG,
     TAIL,
     TAIL_SIZE,
-    PeerRecord,
     owner_tag,
     pack_record,
     packed_address,
@@ -247,19 +246,7 @@ class MemorySwarmStore:
         now = int(self._clock())
         views = []
         for key, raw in list(swarm_peers.peers.items())[:limit]:
-            record = PeerRecord.unpack(raw)
-            views.append(
-                PeerView(
-                    owner_tag=key[:OWNER_TAG_LENGTH],
-                    peer_id=key[OWNER_TAG_LENGTH:],
-                    ip=record.ip,
-                    port=record.port,
-                    seeder=record.seeder,
-                    last_seen_age=now - record.last_seen,
-                    uploaded=record.uploaded,
-                    downloaded=record.downloaded,
-                )
-            )
+            views.append(PeerView.stored(key, raw, now))
         return views
 
     async def add_ban(self, ban: Ban) -> None:

@@ -20,7 +20,6 @@ from tracker.announce import NO_PEERS, Announce, Event, PeerList, SwarmStats
 from tracker.bans import Ban
 from tracker.errors import SwarmConflict, SwarmFull, UnknownSwarm
 from tracker.peer_records import (
-    OWNER_TAG_LENGTH,
     PeerRecord,
     packed_address,
     peer_key,
@@ -207,19 +206,7 @@ class RedisSwarmStore:
         now = int(self._clock())
         views: list[PeerView] = []
         async for key, raw in self._redis.hscan_iter(self._key("peers", info_hash), count=500):
-            record = PeerRecord.unpack(raw)
-            views.append(
-                PeerView(
-                    owner_tag=key[:OWNER_TAG_LENGTH],
-                    peer_id=key[OWNER_TAG_LENGTH:],
-                    ip=record.ip,
-                    port=record.port,
-                    seeder=record.seeder,
-                    last_seen_age=now - record.last_seen,
-                    uploaded=record.uploaded,
-                    downloaded=record.downloaded,
-                )
-            )
+            views.append(PeerView.stored(key, raw, now))
             if len(views) >= limit:
                 break
         return views

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from tracker.announce import HASH_LENGTH, Announce, PeerList, SwarmStats
 from tracker.bans import Ban
+from tracker.peer_records import OWNER_TAG_LENGTH, PeerRecord
 
 
 class NotCached(enum.Enum):
@@ -74,6 +75,21 @@ class PeerView:
     last_seen_age: int
     uploaded: int
     downloaded: int
+
+    @classmethod
+    def stored(cls, key: bytes, raw: bytes, now: int) -> PeerView:
+        """The view of a peer kept under ``key`` (owner tag + peer id) as ``raw`` record."""
+        record = PeerRecord.unpack(raw)
+        return cls(
+            owner_tag=key[:OWNER_TAG_LENGTH],
+            peer_id=key[OWNER_TAG_LENGTH:],
+            ip=record.ip,
+            port=record.port,
+            seeder=record.seeder,
+            last_seen_age=now - record.last_seen,
+            uploaded=record.uploaded,
+            downloaded=record.downloaded,
+        )
 
 
 class SwarmStore(Protocol):
