@@ -171,7 +171,7 @@ class AnnounceProtocol(asyncio.Protocol):
             self._at = end + 4
             keep_alive = heads.keep_alive and not self._eof
             # HTTP/1.0 keeps a connection open only when asked to, and is told it was.
-            http_1_0 = keep_alive and head[line - 8 : line] == b"HTTP/1.0"
+            http_1_0 = keep_alive and head.endswith(b"HTTP/1.0", 0, line)
             if isinstance(answer, bytes):
                 self._send(answer, keep_alive, http_1_0)
             else:
@@ -216,10 +216,11 @@ class AnnounceProtocol(asyncio.Protocol):
         if not head.startswith(b"GET "):
             return None
         path, _, query = heads.url.partition(b"?")
+        # One-sided slices only: compiled by mypyc, a slice that starts past its end fails.
         if path.endswith(b"/announce"):
-            segment, answer = path[1:-9], announce_answer
+            segment, answer = path.removesuffix(b"/announce")[1:], announce_answer
         elif path.endswith(b"/scrape"):
-            segment, answer = path[1:-7], scrape_answer
+            segment, answer = path.removesuffix(b"/scrape")[1:], scrape_answer
         else:
             return None
         if not path.startswith(b"/") or b"/" in segment:

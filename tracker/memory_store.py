@@ -208,7 +208,8 @@ class MemorySwarmStore:
                 itertools.islice(peers.items(), start, start + size),
                 itertools.islice(peers.items(), max(start + size - len(peers), 0)),
             )
-            resample_at = now + RESAMPLE_SECONDS
+            # float(): mypyc keeps a float variable unboxed and takes no int into it.
+            resample_at = float(now + RESAMPLE_SECONDS)
         oldest = now - self._peer_lifetime
         earliest = [now]
 

@@ -20,7 +20,6 @@ OWNER_TAG_LENGTH = 8
 TAIL = struct.Struct("!BIqq")
 TAIL_SIZE = TAIL.size
 SEEDER_FLAG = 1
-_SEEN = slice(-TAIL_SIZE + 1, -TAIL_SIZE + 5)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -90,4 +89,5 @@ def record_seeder(raw: bytes) -> bool:
 
 
 def record_last_seen(raw: bytes) -> int:
-    return int.from_bytes(raw[_SEEN], "big")
+    # Spelled out: mypyc miscompiles indexing bytes with a slice object held in a global.
+    return int.from_bytes(raw[1 - TAIL_SIZE : 5 - TAIL_SIZE], "big")
