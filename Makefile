@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv native demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# The tracker's announce path compiled with mypyc; a no-op while it matches the sources.
+native: $(STAMP)
+	$(PY) tools/build_native.py
+
+demo: native
 	$(VENV)/bin/peerpipe demo
 
 lint: $(STAMP)
@@ -21,14 +25,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint native
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+bench: native
 	@for script in $(wildcard bench/*.py); do \
 		echo "== $$script"; \
 		$(PY) $$script $(BENCH_ARGS) || exit 1; \
 	done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache build/native tracker/native.json
+	rm -f tracker/*.so

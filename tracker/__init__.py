@@ -1,5 +1,9 @@
 """PeerPipe's private BitTorrent tracker: HTTP and UDP announce/scrape, swarms, admin API."""
 
+# First: it decides whether the compiled modules or their sources are imported below.
+import tracker.native  # noqa: F401
+
+# isort: split
 from tracker.access import AccessChecker
 from tracker.access_cache import AccessDecision
 from tracker.announce import (

@@ -13,6 +13,7 @@ from aiohttp import web
 from peerpipe.logs import fields
 from peerpipe.service import until_stop_signal
 from tracker.http_server import AnnounceProtocol, Listener
+from tracker.native import compiled_modules
 from tracker.options import TrackerOptions
 from tracker.state import STATE
 
@@ -87,7 +88,12 @@ async def start_tracker(
         await runner.cleanup()
         raise
     bound = server.sockets[0].getsockname()[1] if server.sockets else port
-    log.info("tracker listening", extra=fields(host=host, port=bound, reuse_port=reuse_port))
+    log.info(
+        "tracker listening",
+        extra=fields(
+            host=host, port=bound, reuse_port=reuse_port, compiled_modules=len(compiled_modules())
+        ),
+    )
     sweep = asyncio.create_task(_close_idle(listener))
     return RunningTracker(runner, server, host, bound, listener, sweep)
 
