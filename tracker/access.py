@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,14 +34,20 @@ MAX_CACHE_ENTRIES = 100_000
 # Refunds are remembered this long to reject shared answers asked for before them (past the
 # longest cache TTL, such answers have expired anyway).
 REVOCATION_MEMORY = 120.0
-# A cached answer used after this fraction of its lifetime is refreshed in the background.
-REFRESH_AHEAD = 0.5
+# A cached answer used after this fraction of its lifetime is refreshed in the background: a
+# point drawn for each answer, so answers cached together (a tracker's first minute, a restart)
+# are not all asked for again in the same second.
+REFRESH_AHEAD = (0.5, 0.9)
+# Background refreshes in flight at most; past it, an answer is refreshed at a later announce.
+MAX_REFRESHES = 32
+SERVICE_TOKEN_SECONDS = 300
 
 
 @dataclass(frozen=True)
 class _Cached:
     decision: AccessDecision
     fetched_at: float
+    refresh_at: float
 
 
 class AccessChecker:
@@ -72,23 +79,28 @@ class AccessChecker:
         # Wall-clock times: when each pending library question was asked, and of recent refunds.
         self._asked_at: dict[tuple[str, str], float] = {}
         self._revoked_at: dict[str, float] = {}
+        self._token = ""
+        self._token_renew_at = float("-inf")
 
     def cached(self, passkey: str, game_id: str) -> AccessDecision | None:
         """The answer :meth:`check` would give from this process's cache, if it is fresh.
 
-        An answer past half its lifetime is asked for again in the background, so players
-        who keep announcing never wait for the library (it must be called on the event loop).
+        An answer past half its lifetime or more (see ``REFRESH_AHEAD``) is asked for again in
+        the background, so players who keep announcing never wait for the library (it must be
+        called on the event loop).
         """
         key = (passkey, game_id)
         cached = self._cache.get(key)
         if cached is None:
             return None
-        age = self._clock() - cached.fetched_at
-        ttl = self._ttl
-        lifetime = ttl if cached.decision.allowed else min(ttl, MAX_REFUSAL_TTL)
-        if age >= lifetime:
+        now = self._clock()
+        if now - cached.fetched_at >= self._lifetime(cached.decision):
             return None
-        if age >= lifetime * REFRESH_AHEAD and key not in self._refreshing:
+        if (
+            now >= cached.refresh_at
+            and key not in self._refreshing
+            and len(self._refreshing) < MAX_REFRESHES
+        ):
             refresh = asyncio.ensure_future(self._refresh(key))
             self._refreshing[key] = refresh
             refresh.add_done_callback(lambda _: self._refreshing.pop(key, None))
@@ -193,6 +205,16 @@ class AccessChecker:
         await self._shared.forget_game(game_id)
         return len(stale)
 
+    def _service_token(self) -> str:
+        # One token for many questions: signing one per question costs as much as asking.
+        now = time.monotonic()
+        if now >= self._token_renew_at:
+            self._token = mint_token(
+                self._platform_key, "tracker", Role.SERVICE, ttl_seconds=SERVICE_TOKEN_SECONDS
+            )
+            self._token_renew_at = now + SERVICE_TOKEN_SECONDS / 2
+        return self._token
+
     def _lifetime(self, decision: AccessDecision) -> float:
         return self._ttl if decision.allowed else min(self._ttl, MAX_REFUSAL_TTL)
 
@@ -212,10 +234,12 @@ class AccessChecker:
         self._cache.pop(key, None)
         if len(self._cache) >= MAX_CACHE_ENTRIES:
             del self._cache[next(iter(self._cache))]
-        self._cache[key] = _Cached(decision=decision, fetched_at=self._clock() - age)
+        fetched_at = self._clock() - age
+        ahead = self._lifetime(decision) * random.uniform(*REFRESH_AHEAD)
+        self._cache[key] = _Cached(decision, fetched_at, refresh_at=fetched_at + ahead)
 
     async def _fetch(self, passkey: str, game_id: str) -> AccessDecision:
-        token = mint_token(self._platform_key, "tracker", Role.SERVICE, ttl_seconds=300)
+        token = self._service_token()
         try:
             async with self._session.get(
                 self._url,
