@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -209,6 +210,69 @@ async def test_a_batch_of_heartbeats_is_judged_as_one_after_another(
         await connection.close()
     assert {sid for sid, at in stored.items() if at == now} == {"live", "twice", "bobs"}
     assert answers[0] is not None and answers[0].last_heartbeat_at == now
+
+
+async def _deadlocks(connection: asyncpg.Connection) -> int:
+    await connection.execute("SELECT pg_stat_clear_snapshot()")
+    count = await connection.fetchval(
+        "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(count)
+
+
+async def test_a_batch_picked_as_a_deadlock_victim_is_run_again(
+    library: Library, postgres_url: str, both_paths: tuple[QuickQueries, QuickQueries]
+) -> None:
+    await _fill(library)
+    _, fast = both_paths
+    rules = SessionRules.of(
+        replace(TEST_OPTIONS, min_heartbeat_interval_seconds=30.0, afk_limit_seconds=900.0)
+    )
+    now = datetime.now(UTC)
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+    other, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        for sid in ("s1", "s2"):
+            await _session(other, sid, "alice", now - timedelta(seconds=60))
+        deadlocks_before = await _deadlocks(observer)
+        # Another writer holds s2 and, once the batch holds s1 and waits for s2, asks for s1:
+        # a deadlock. This side waits longer before looking for one, so PostgreSQL cancels
+        # the batch's statement, not this one.
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("SET LOCAL deadlock_timeout = '10s'")
+        await other.execute("UPDATE playtime_sessions SET device_id = 'x' WHERE session_id = 's2'")
+        batch = asyncio.gather(
+            *(fast.heartbeat("alice", sid, now, now, rules) for sid in ("s1", "s2"))
+        )
+        deadline = time.monotonic() + 10
+        while not await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ):
+            assert time.monotonic() < deadline, "the batch never waited for s2"
+            await asyncio.sleep(0.01)
+        with pytest.raises(asyncpg.LockNotAvailableError):  # the batch holds s1
+            await observer.execute(
+                "SELECT 1 FROM playtime_sessions WHERE session_id = 's1' FOR UPDATE NOWAIT"
+            )
+        await other.execute("UPDATE playtime_sessions SET device_id = 'y' WHERE session_id = 's1'")
+        await transaction.commit()
+        answers = await asyncio.wait_for(batch, 30)
+        # PostgreSQL saw the deadlock (its statistics arrive within a second or so).
+        deadline = time.monotonic() + 10
+        while await _deadlocks(observer) == deadlocks_before:
+            assert time.monotonic() < deadline, "no deadlock happened"
+            await asyncio.sleep(0.05)
+        stored = dict(await observer.fetch(
+            "SELECT session_id, last_heartbeat_at FROM playtime_sessions"
+            " WHERE session_id IN ('s1', 's2')"))  # fmt: skip
+    finally:
+        await other.close()
+        await observer.close()
+    # Both heartbeats count: the batch ran again once the other writer was through.
+    assert [answer.session_id if answer else None for answer in answers] == ["s1", "s2"]
+    assert stored == {"s1": now, "s2": now}
 
 
 @pytest.mark.parametrize("order", ["desc", "asc"])
