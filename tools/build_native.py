@@ -83,6 +83,16 @@ def clean() -> None:
     shutil.rmtree(BUILD_DIR, ignore_errors=True)
 
 
+def missing_toolchain() -> str | None:
+    """What a build would lack here: a C compiler or Python's headers (None: nothing)."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return f"no C compiler ({compiler})"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
+        return "no Python headers (Python.h)"
+    return None
+
+
 def build() -> None:
     from mypyc.build import mypycify
     from setuptools import setup
@@ -123,6 +133,11 @@ def main() -> None:
     elif args.check:
         sys.exit(0 if up_to_date() else 1)
     elif not up_to_date():
+        if (missing := missing_toolchain()) is not None:
+            # The sources run as they are, only slower; CI has a compiler and checks it is used.
+            clean()
+            print(f"tracker stays interpreted: {missing}", file=sys.stderr)
+            return
         print("compiling the tracker's announce path with mypyc", flush=True)
         build()
 
