@@ -135,6 +135,10 @@ class AccessChecker:
             shared = await self._shared_answer(key)
             if shared is not None:
                 return shared
+            # While the shared cache was asked, a concurrent check may have asked the library.
+            fresh = self.cached(passkey, game_id)
+            if fresh is not None:
+                return fresh
             task = self._pending.get(key)
         if task is None:
             # Concurrent announces for the same question share one library request.
