@@ -18,17 +18,17 @@ Usage: ``python tools/build_native.py [--check] [--clean]``. Needs a C compiler 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import sys
 import sysconfig
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tracker"
-MANIFEST = PACKAGE / "native.json"
 BUILD_DIR = ROOT / "build" / "native"
 # The import name of mypyc's shared library: inside the package, so it is found wherever the
 # package is (the editable install maps packages, not the checkout's root).
@@ -50,36 +50,30 @@ MODULES = (
 )
 
 
-def source_digest(source: Path) -> str:
-    return hashlib.blake2b(source.read_bytes(), digest_size=16).hexdigest()
+def _load_rules() -> ModuleType:
+    # By file, not through the package: importing the package would import the very
+    # extensions this script replaces (and run its stale-extension check here).
+    spec = importlib.util.spec_from_file_location("tracker_native_rules", PACKAGE / "native.py")
+    assert spec is not None and spec.loader is not None
+    rules = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rules)
+    return rules
 
 
-def wanted_manifest() -> dict[str, object]:
-    return {
-        "python": sys.implementation.cache_tag,
-        "modules": {name: source_digest(PACKAGE / f"{name}.py") for name in MODULES},
-    }
-
-
-def built_extensions() -> list[Path]:
-    return sorted(PACKAGE.glob("*" + sysconfig.get_config_var("EXT_SUFFIX")))
+# tracker/native.py: how an extension is tied to its source, shared with the check at import.
+RULES = _load_rules()
 
 
 def up_to_date() -> bool:
-    try:
-        manifest = json.loads(MANIFEST.read_text())
-    except (OSError, ValueError):
-        return False
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    present = all((PACKAGE / f"{name}{suffix}").exists() for name in (*MODULES, "native__mypyc"))
-    return present and bool(manifest == wanted_manifest())
+    present = RULES.extension_files().keys() >= {*MODULES, RULES.SHARED_LIBRARY}
+    return bool(present and RULES.recorded_manifest() == RULES.manifest_for(MODULES))
 
 
 def clean() -> None:
     # Unlinked, not overwritten: a running tracker keeps the copy it has mapped.
-    for extension in built_extensions():
+    for extension in RULES.extension_files().values():
         extension.unlink()
-    MANIFEST.unlink(missing_ok=True)
+    RULES.MANIFEST.unlink(missing_ok=True)
     shutil.rmtree(BUILD_DIR, ignore_errors=True)
 
 
@@ -120,7 +114,8 @@ def build() -> None:
         ],
     )
     # Written last: a build that failed half-way leaves no manifest, so nothing is loaded.
-    MANIFEST.write_text(json.dumps(wanted_manifest(), indent=2, sort_keys=True) + "\n")
+    manifest = json.dumps(RULES.manifest_for(MODULES), indent=2, sort_keys=True)
+    RULES.MANIFEST.write_text(manifest + "\n")
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -44,42 +44,51 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
         )
 
 
-def _recorded_digests() -> dict[str, str]:
+def source_digest(name: str) -> str:
+    """The digest that ties module ``name``'s extension to the source it was built from."""
     try:
-        manifest = json.loads(MANIFEST.read_text())
+        return hashlib.blake2b((PACKAGE / f"{name}.py").read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return ""
+
+
+def manifest_for(names: Iterable[str]) -> dict[str, object]:
+    """What the build records for extensions of ``names`` built from the sources as they are."""
+    return {
+        "python": sys.implementation.cache_tag,
+        "modules": {name: source_digest(name) for name in names},
+    }
+
+
+def recorded_manifest() -> object:
+    try:
+        return json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
-        return {}
-    if not isinstance(manifest, dict) or manifest.get("python") != sys.implementation.cache_tag:
-        return {}
-    modules = manifest.get("modules")
-    return {str(k): str(v) for k, v in modules.items()} if isinstance(modules, dict) else {}
+        return None
 
 
-def _extension_modules() -> list[str]:
-    names: set[str] = set()
+def extension_files() -> dict[str, Path]:
+    """Every extension module in the package (mypyc's shared library too), by module name."""
+    found = {}
     for path in PACKAGE.iterdir():
         # The most specific suffix first (".cpython-311-x86_64-linux-gnu.so" before ".so").
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
             if path.name.endswith(suffix):
-                names.add(path.name[: -len(suffix)])
+                found[path.name[: -len(suffix)]] = path
                 break
-    names.discard(SHARED_LIBRARY)
-    return sorted(names)
+    return found
 
 
 def stale_extensions() -> list[str]:
     """The compiled modules whose source has changed since they were built."""
-    recorded = _recorded_digests()
-    stale = []
-    for name in _extension_modules():
-        source = PACKAGE / f"{name}.py"
-        try:
-            digest = hashlib.blake2b(source.read_bytes(), digest_size=16).hexdigest()
-        except OSError:
-            digest = ""
-        if recorded.get(name) != digest:
-            stale.append(name)
-    return stale
+    names = sorted(extension_files().keys() - {SHARED_LIBRARY})
+    recorded = recorded_manifest()
+    if not isinstance(recorded, dict) or recorded.get("python") != sys.implementation.cache_tag:
+        return names
+    digests = recorded.get("modules")
+    if not isinstance(digests, dict):
+        return names
+    return [name for name in names if digests.get(name) != source_digest(name)]
 
 
 def compiled_modules() -> list[str]:
@@ -109,4 +118,7 @@ def load_sources_for_stale_extensions() -> None:
     )
 
 
-load_sources_for_stale_extensions()
+# Imported as part of the package, before its other modules. (tools/build_native.py loads this
+# file under another name, for the rules above alone.)
+if __name__ == "tracker.native":
+    load_sources_for_stale_extensions()
