@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import aiohttp
-from tracker_loopback import OWNER, PLATFORM_KEY, Library
+from tracker_loopback import OWNER, PLATFORM_KEY, Library, eventually
 
 from tracker import AccessChecker
 from tracker.access import MAX_REFRESHES
@@ -30,12 +30,21 @@ async def test_answers_cached_together_are_not_all_asked_for_again_at_once(
             assert library.calls == asked
             now[0] += 4.6  # past every refresh point, still within the lifetime
             assert all(checker.cached(OWNER, game) for game in games)
-            await asyncio.sleep(0.5)
+
+            async def burst_asked() -> bool:
+                return library.calls >= asked + MAX_REFRESHES
+
             # A burst of announces starts a bounded number of background questions...
+            await eventually(burst_asked, "the first refreshes", seconds=10)
+            await asyncio.sleep(0.2)  # and no more arrive
             assert library.calls == asked + MAX_REFRESHES
-            # ...and the rest are asked for at later announces.
-            assert all(checker.cached(OWNER, game) for game in games)
-            await asyncio.sleep(0.5)
+
+            async def all_asked() -> bool:
+                # ...and the rest are asked for at later announces.
+                assert all(checker.cached(OWNER, game) for game in games)
+                return library.calls >= asked + len(games)
+
+            await eventually(all_asked, "the other refreshes", seconds=10)
             assert library.calls == asked + len(games)
         finally:
             await checker.close()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
 import aiohttp
 import pytest
 import redis.asyncio as redis
@@ -17,6 +13,7 @@ from tracker_loopback import (
     StartTracker,
     announce,
     compact_ports,
+    eventually,
     info_hash,
     register_swarm,
     unique_prefix,
@@ -27,15 +24,6 @@ from library_api.redis_events import RedisStreamEventBus
 from tracker import TrackerOptions
 
 GAME_HASH = info_hash("game-1 redis")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float) -> float:
-    """Seconds until ``check`` held; fails after ``seconds``."""
-    started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < seconds, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
 
 
 @pytest.mark.parametrize("backend", ["redis"], indirect=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote_from_bytes
@@ -164,3 +166,12 @@ async def delete_prefix(client: redis.Redis, prefix: str) -> None:
     keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
     if keys:
         await client.delete(*keys)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float) -> float:
+    """Seconds until ``check`` held; fails after ``seconds``."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < seconds, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
