@@ -55,10 +55,14 @@ def bearer(user: str, role: Role = Role.USER) -> dict[str, str]:
 SERVICE = bearer("tracker", Role.SERVICE)
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The SQLAlchemy URL ``url`` as asyncpg takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(False)
+
+
 async def _admin_connection() -> asyncpg.Connection:
-    dsn = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
     try:
-        return await asyncpg.connect(dsn, timeout=5)
+        return await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
         unavailable(f"PostgreSQL at {POSTGRES_URL} is not available: {exc}")
 
@@ -106,8 +110,7 @@ async def empty_tables(url: str) -> None:
 
     DELETE, children first, is ten times quicker than TRUNCATE on tables this small.
     """
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
-    connection = await asyncpg.connect(dsn, timeout=5)
+    connection = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
     try:
         tables = reversed(Base.metadata.sorted_tables)
         await connection.execute("".join(f'DELETE FROM "{table.name}";' for table in tables))

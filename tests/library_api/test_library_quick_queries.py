@@ -21,8 +21,15 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 import pytest
-from library_support import SERVICE, TEST_OPTIONS, Library, bearer, empty_tables, library_config
-from sqlalchemy.engine import make_url
+from library_support import (
+    SERVICE,
+    TEST_OPTIONS,
+    Library,
+    asyncpg_dsn,
+    bearer,
+    empty_tables,
+    library_config,
+)
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from library_api import create_app
@@ -167,6 +174,12 @@ async def test_a_change_shows_in_the_next_page(library: Library) -> None:
     assert favorites == {"g-01": ["Backlog", "rpg", "älter"], "g-04": [], "g-05": ["new"]}
 
 
+# A heartbeat may come 30 s after the last at the earliest, and 15 minutes after it at the latest.
+HEARTBEAT_RULES = SessionRules.of(
+    replace(TEST_OPTIONS, min_heartbeat_interval_seconds=30.0, afk_limit_seconds=900.0)
+)
+
+
 async def _session(connection: asyncpg.Connection, sid: str, user: str, at: datetime) -> None:
     await connection.execute(
         "INSERT INTO playtime_sessions (session_id, user_id, game_id, device_id, owner_id,"
@@ -182,12 +195,8 @@ async def test_a_batch_of_heartbeats_is_judged_as_one_after_another(
 ) -> None:
     await _fill(library)
     _, fast = both_paths
-    rules = SessionRules.of(
-        replace(TEST_OPTIONS, min_heartbeat_interval_seconds=30.0, afk_limit_seconds=900.0)
-    )
     now = datetime.now(UTC)
-    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
-    connection = await asyncpg.connect(dsn)
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
     try:
         for sid, user, silent in (("live", "alice", 60), ("twice", "alice", 60),
                                   ("bobs", "bob", 60), ("stale", "alice", 3600),
@@ -199,7 +208,7 @@ async def test_a_batch_of_heartbeats_is_judged_as_one_after_another(
                  ("stale", "alice"), ("recent", "alice"), ("closed", "alice"),
                  ("missing", "alice"), ("bobs", "bob")]  # fmt: skip
         answers = await asyncio.gather(
-            *(fast.heartbeat(user, sid, now, now, rules) for sid, user in calls)
+            *(fast.heartbeat(user, sid, now, now, HEARTBEAT_RULES) for sid, user in calls)
         )
         beaten = [None if answer is None else answer.session_id for answer in answers]
         # The second "twice" comes 0 s after the first: too fast, as it would be alone.
@@ -225,12 +234,9 @@ async def test_a_batch_picked_as_a_deadlock_victim_is_run_again(
 ) -> None:
     await _fill(library)
     _, fast = both_paths
-    rules = SessionRules.of(
-        replace(TEST_OPTIONS, min_heartbeat_interval_seconds=30.0, afk_limit_seconds=900.0)
-    )
     now = datetime.now(UTC)
-    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
-    other, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    other = await asyncpg.connect(asyncpg_dsn(postgres_url))
+    observer = await asyncpg.connect(asyncpg_dsn(postgres_url))
     try:
         for sid in ("s1", "s2"):
             await _session(other, sid, "alice", now - timedelta(seconds=60))
@@ -243,7 +249,7 @@ async def test_a_batch_picked_as_a_deadlock_victim_is_run_again(
         await other.execute("SET LOCAL deadlock_timeout = '10s'")
         await other.execute("UPDATE playtime_sessions SET device_id = 'x' WHERE session_id = 's2'")
         batch = asyncio.gather(
-            *(fast.heartbeat("alice", sid, now, now, rules) for sid in ("s1", "s2"))
+            *(fast.heartbeat("alice", sid, now, now, HEARTBEAT_RULES) for sid in ("s1", "s2"))
         )
         deadline = time.monotonic() + 10
         while not await observer.fetchval(
