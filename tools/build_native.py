@@ -39,6 +39,7 @@ MODULES = (
     "access_cache",
     "announce",
     "gate",
+    "http_accept",
     "http_answers",
     "http_heads",
     "http_server",

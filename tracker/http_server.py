@@ -70,7 +70,17 @@ class Listener:
 class AnnounceProtocol(asyncio.Protocol):
     """One client connection, until it asks for something other than an announce or scrape."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        remote: str | None = None,
+        received: bytes = b"",
+        unsent: bytes = b"",
+        close_after_unsent: bool = False,
+    ) -> None:
+        """``remote`` and the rest for a connection taken over from :mod:`tracker.http_accept`:
+        its address, requests received and not yet answered, and an answer not yet all sent
+        (and whether the connection closes once it is)."""
         self._listener = listener
         self._state = listener.state
         self._transport: asyncio.Transport | None = None
@@ -78,7 +88,11 @@ class AnnounceProtocol(asyncio.Protocol):
         # Received and not yet answered: requests from ``_at`` on.
         self._buffer = b""
         self._at = 0
-        self._remote = ""
+        self._known_remote = remote
+        self._remote = remote or ""
+        self._received = received
+        self._unsent = unsent
+        self._close_after_unsent = close_after_unsent
         # An answer that needed I/O; requests after it wait in the buffer.
         self._pending: asyncio.Future[bytes] | None = None
         self._writing_paused = False
@@ -91,11 +105,20 @@ class AnnounceProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's does not subclass asyncio.Transport).
         self._transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self._remote = str(peer[0]) if peer else ""
-        if self._state.trusted_proxies and _trusted(self._state, self._remote):
-            self._heads = self._listener.proxied_heads
+        if self._known_remote is None:
+            peer = transport.get_extra_info("peername")
+            self._remote = str(peer[0]) if peer else ""
+        self._heads = heads_for(self._listener, self._remote)
         self._listener.connections.add(self)
+        if self._unsent:
+            self._transport.write(self._unsent)
+            self._unsent = b""
+            if self._close_after_unsent:
+                self._close()
+                return
+        if self._received:
+            received, self._received = self._received, b""
+            self.data_received(received)
 
     def data_received(self, data: bytes) -> None:
         self.activity += 1
@@ -159,12 +182,12 @@ class AnnounceProtocol(asyncio.Protocol):
                 return
             head = buffer[at : end + 4] if at or end + 4 < len(buffer) else buffer
             try:
-                line = self._check_size(head)
+                line = check_size(self._listener.options, head)
                 heads.read(head)
             except HeadRefused as refused:
                 self._refuse(refused)
                 return
-            answer = self._route(head, heads) if heads.complete else None
+            answer = route(self._state, head, heads, self._remote) if heads.complete else None
             if answer is None:
                 self._hand_over(buffer[at:])
                 return
@@ -178,22 +201,6 @@ class AnnounceProtocol(asyncio.Protocol):
                 self._wait_for(answer, keep_alive, http_1_0)
         if self._at >= len(buffer):
             self._buffer, self._at = b"", 0
-
-    def _check_size(self, head: bytes) -> int:
-        """Where the request line of ``head`` ends, or :class:`HeadRefused` if it is too big."""
-        options = self._listener.options
-        line = head.find(b"\r\n")
-        if line > options.max_request_line:
-            raise HeadRefused(414, f"request line is longer than {options.max_request_line} bytes")
-        if head.count(b"\r\n") - 2 > options.max_headers:
-            raise HeadRefused(431, f"more than {options.max_headers} request headers")
-        if len(head) - line - 4 > options.max_header_size and any(
-            len(field) > options.max_header_size for field in head[line:].split(b"\r\n")
-        ):
-            raise HeadRefused(
-                431, f"a request header is longer than {options.max_header_size} bytes"
-            )
-        return line
 
     def _incomplete_head(self, buffer: bytes) -> None:
         options = self._listener.options
@@ -210,41 +217,11 @@ class AnnounceProtocol(asyncio.Protocol):
             # Bare line feeds: not HTTP as this server reads it.
             self._refuse(HeadRefused(400, "malformed HTTP request"))
 
-    def _route(self, head: bytes, heads: HeadReader) -> Answer | None:
-        """The answer to the parsed request, or None if aiohttp should serve it."""
-        # The parser has checked the request line: its method is the first word.
-        if not head.startswith(b"GET "):
-            return None
-        path, _, query = heads.url.partition(b"?")
-        # One-sided slices only: compiled by mypyc, a slice that starts past its end fails.
-        if path.endswith(b"/announce"):
-            segment, answer = path.removesuffix(b"/announce")[1:], announce_answer
-        elif path.endswith(b"/scrape"):
-            segment, answer = path.removesuffix(b"/scrape")[1:], scrape_answer
-        else:
-            return None
-        if not path.startswith(b"/") or b"/" in segment:
-            return None
-        if not segment:
-            return missing_passkey_answer(self._state)
-        if b"%" in segment:
-            segment = unquote_to_bytes(segment)
-        return answer(
-            self._state,
-            segment.decode("utf-8", "replace"),
-            query.partition(b"#")[0],
-            self._remote,
-            heads.forwarded_for,
-        )
-
     def _send(self, body: bytes, keep_alive: bool, http_1_0: bool) -> None:
         transport = self._transport
         if transport is None:
             return
-        connection = (KEEP_ALIVE if http_1_0 else b"") if keep_alive else CLOSE_AFTER
-        transport.write(
-            b"%s%d\r\n%s%s\r\n%s" % (OK_HEAD, len(body), DATE.header(), connection, body)
-        )
+        transport.write(ok_response(body, keep_alive, http_1_0))
         if not keep_alive:
             self._close()
 
@@ -272,8 +249,7 @@ class AnnounceProtocol(asyncio.Protocol):
 
     def _refuse(self, refused: HeadRefused) -> None:
         if self._transport is not None and not self._transport.is_closing():
-            body = encode_failure(refused.reason)
-            self._transport.write(response(body, CLOSE_AFTER, refused.status))
+            self._transport.write(refusal_response(refused))
         self._close()
 
     def _close(self) -> None:
@@ -295,6 +271,71 @@ class AnnounceProtocol(asyncio.Protocol):
             handler.data_received(data)
         if self._eof:
             handler.eof_received()
+
+
+def heads_for(listener: Listener, remote: str) -> HeadReader:
+    """The head reader for a connection from ``remote``: a trusted proxy's X-Forwarded-For
+    is read, anyone else's is not."""
+    state = listener.state
+    if state.trusted_proxies and _trusted(state, remote):
+        return listener.proxied_heads
+    return listener.heads
+
+
+def check_size(options: TrackerOptions, head: bytes) -> int:
+    """Where the request line of ``head`` ends, or :class:`HeadRefused` if it is too big."""
+    line = head.find(b"\r\n")
+    if line > options.max_request_line:
+        raise HeadRefused(414, f"request line is longer than {options.max_request_line} bytes")
+    if head.count(b"\r\n") - 2 > options.max_headers:
+        raise HeadRefused(431, f"more than {options.max_headers} request headers")
+    if len(head) - line - 4 > options.max_header_size and any(
+        len(field) > options.max_header_size for field in head[line:].split(b"\r\n")
+    ):
+        raise HeadRefused(431, f"a request header is longer than {options.max_header_size} bytes")
+    return line
+
+
+def route(state: TrackerState, head: bytes, heads: HeadReader, remote: str) -> Answer | None:
+    """The answer to the request ``heads`` has read from ``head``, or None if aiohttp should
+    serve it."""
+    # The parser has checked the request line: its method is the first word.
+    if not head.startswith(b"GET "):
+        return None
+    path, _, query = heads.url.partition(b"?")
+    # One-sided slices only: compiled by mypyc, a slice that starts past its end fails.
+    if path.endswith(b"/announce"):
+        segment, answer = path.removesuffix(b"/announce")[1:], announce_answer
+    elif path.endswith(b"/scrape"):
+        segment, answer = path.removesuffix(b"/scrape")[1:], scrape_answer
+    else:
+        return None
+    # find() rather than `in`: bytes.__contains__ first tries its argument as an integer and
+    # builds a TypeError message each time, a measurable share of an announce.
+    if not path.startswith(b"/") or segment.find(b"/") >= 0:
+        return None
+    if not segment:
+        return missing_passkey_answer(state)
+    if segment.find(b"%") >= 0:
+        segment = unquote_to_bytes(segment)
+    return answer(
+        state,
+        segment.decode("utf-8", "replace"),
+        query.partition(b"#")[0],
+        remote,
+        heads.forwarded_for,
+    )
+
+
+def ok_response(body: bytes, keep_alive: bool, http_1_0: bool) -> bytes:
+    """The whole response to an announce or scrape; HTTP/1.0 is told it was kept open."""
+    connection = (KEEP_ALIVE if http_1_0 else b"") if keep_alive else CLOSE_AFTER
+    return b"%s%d\r\n%s%s\r\n%s" % (OK_HEAD, len(body), DATE.header(), connection, body)
+
+
+def refusal_response(refused: HeadRefused) -> bytes:
+    """The answer to a head the listener will not read; the connection closes after it."""
+    return response(encode_failure(refused.reason), CLOSE_AFTER, refused.status)
 
 
 def _trusted(state: TrackerState, remote: str) -> bool:

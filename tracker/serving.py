@@ -13,7 +13,8 @@ from aiohttp import web
 
 from peerpipe.logs import fields
 from peerpipe.service import until_stop_signal
-from tracker.http_server import AnnounceProtocol, Listener
+from tracker.http_accept import Acceptor, listening_sockets
+from tracker.http_server import Listener
 from tracker.native import compiled_modules
 from tracker.options import TrackerOptions
 from tracker.state import STATE
@@ -29,7 +30,7 @@ class RunningTracker:
     """A tracker app being served; ``stop()`` closes every connection and cleans the app up."""
 
     runner: web.AppRunner
-    server: asyncio.Server
+    acceptor: Acceptor
     host: str
     port: int
     _listener: Listener
@@ -46,10 +47,10 @@ class RunningTracker:
         self._idle_sweep.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._idle_sweep
-        self.server.close()
+        self.acceptor.close()
+        await self.acceptor.wait_closed()
         for connection in list(self._listener.connections):
             connection.close()
-        await self.server.wait_closed()
         await self.runner.cleanup()
 
 
@@ -77,18 +78,13 @@ async def start_tracker(
     assert aiohttp_server is not None
     listener = Listener(app[STATE], options, aiohttp_server)
     try:
-        server = await asyncio.get_running_loop().create_server(
-            lambda: AnnounceProtocol(listener),
-            host,
-            port,
-            reuse_address=True,
-            reuse_port=reuse_port or None,
-            backlog=1024,
-        )
+        sockets = listening_sockets(host, port, reuse_port, backlog=1024)
     except BaseException:
         await runner.cleanup()
         raise
-    bound = server.sockets[0].getsockname()[1] if server.sockets else port
+    acceptor = Acceptor(listener, sockets)
+    acceptor.start()
+    bound = sockets[0].getsockname()[1] if sockets else port
     log.info(
         "tracker listening",
         extra=fields(
@@ -96,7 +92,7 @@ async def start_tracker(
         ),
     )
     sweep = asyncio.create_task(_close_idle(listener))
-    return RunningTracker(runner, server, host, bound, listener, sweep)
+    return RunningTracker(runner, acceptor, host, bound, listener, sweep)
 
 
 async def serve_until_stopped(

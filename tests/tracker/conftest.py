@@ -51,12 +51,14 @@ async def start_tracker(
     if backend == "redis":
         await (await redis_or_skip()).aclose()
 
-    async def start(options: TrackerOptions | None = None, **tracker: object) -> RunningTracker:
+    async def start(
+        options: TrackerOptions | None = None, host: str = "127.0.0.1", **tracker: object
+    ) -> RunningTracker:
         if backend == "redis":
             tracker.setdefault("redis_url", REDIS_URL)
         options = replace(options or TrackerOptions(), redis_prefix=redis_prefix)
         app = create_app(tracker_config(library.url, **tracker), options)
-        running = await tracker_package.start_tracker(app)
+        running = await tracker_package.start_tracker(app, host)
         started.append(running)
         return running
 

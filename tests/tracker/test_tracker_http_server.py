@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote_from_bytes
@@ -216,3 +217,29 @@ async def test_stopping_closes_idle_keep_alive_connections(
         assert (await read_response(reader)).status == 200
         await tracker.stop()
         assert await closed(reader)
+
+
+async def test_a_client_that_waits_before_asking_is_answered(tracker: RunningTracker) -> None:
+    # Connections are accepted once their request has arrived; one that stays silent past
+    # that wait is accepted without it and answered when it asks.
+    async with connection(tracker) as (reader, writer):
+        await asyncio.sleep(1.5)
+        writer.write(get(announce_target(OWNER, 1, 7001), "Connection: close"))
+        response = await read_response(reader)
+        assert response.status == 200
+        assert response.headers["connection"] == "close"
+        assert await closed(reader)
+
+
+async def test_an_ipv6_client_is_answered_and_listed_under_its_address(
+    start_tracker: StartTracker, http: aiohttp.ClientSession
+) -> None:
+    tracker = await start_tracker(host="::1")
+    await register_swarm(http, tracker.url, "game-1", GAME_HASH)
+    for peer, port in ((1, 7001), (2, 7002)):
+        reader, writer = await asyncio.open_connection("::1", tracker.port)
+        writer.write(get(announce_target(OWNER if peer == 1 else OTHER_OWNER, peer, port)))
+        response = await read_response(reader)
+        writer.close()
+    peers6 = response.bencoded()[b"peers6"]
+    assert peers6 == socket.inet_pton(socket.AF_INET6, "::1") + (7001).to_bytes(2, "big")
