@@ -94,6 +94,9 @@ def build() -> None:
 
     clean()
     os.chdir(ROOT)
+    # The sources' digests as they were before compiling: a source edited during the build is
+    # then seen as newer than its extension and run from source, not taken for compiled.
+    manifest = json.dumps(RULES.manifest_for(MODULES), indent=2, sort_keys=True)
     extensions = mypycify(
         [f"tracker/{name}.py" for name in MODULES],
         group_name=GROUP,
@@ -115,7 +118,6 @@ def build() -> None:
         ],
     )
     # Written last: a build that failed half-way leaves no manifest, so nothing is loaded.
-    manifest = json.dumps(RULES.manifest_for(MODULES), indent=2, sort_keys=True)
     RULES.MANIFEST.write_text(manifest + "\n")
 
 
