@@ -4,8 +4,10 @@
 the sources, and Python's import system prefers an extension module to a source file. After an
 edit (or a checkout of another commit) that would run yesterday's code, so on import of the
 package every extension module is checked against the digest of the source it was built from
-(``native.json``, written by the build); where they differ, or no record says, the source file
-is loaded instead and a warning says that a rebuild is due.
+(``native.json``, written by the build); where one differs, or no record says, every module is
+loaded from its source file instead and a warning says that a rebuild is due. All of them, not
+only the changed one: compiled modules pass each other's classes around (an ``Announce`` from
+``tracker.announce`` to the store) and refuse an instance of the class's source twin.
 """
 
 from __future__ import annotations
@@ -109,11 +111,12 @@ def load_sources_for_stale_extensions() -> None:
     stale = stale_extensions()
     if not stale:
         return
+    every = extension_files().keys() - {SHARED_LIBRARY}
     if not any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _SourcesFirst(frozenset(f"tracker.{name}" for name in stale)))
+        sys.meta_path.insert(0, _SourcesFirst(frozenset(f"tracker.{name}" for name in every)))
     log.warning(
-        "compiled tracker modules are older than their sources; running the sources "
-        "(rebuild with: python tools/build_native.py): %s",
+        "compiled tracker modules are older than their sources; running every module from "
+        "its source (rebuild with: python tools/build_native.py): %s",
         ", ".join(stale),
     )
 

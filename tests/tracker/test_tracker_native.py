@@ -52,6 +52,22 @@ def test_an_extension_built_from_another_source_is_passed_over_for_the_source(
     assert "announce" in child.stderr
 
 
+def test_one_changed_source_passes_over_every_extension(tmp_path: Path) -> None:
+    package = copy_of_the_tracker(tmp_path)
+    for name in ("announce", "memory_store"):
+        (package / f"{name}{EXTENSION_SUFFIX}").write_bytes(b"not an ELF file")
+    # The store's extension matches its source; the announce module's does not. Compiled, the
+    # store would refuse the Announce objects the announce module's source builds.
+    digests = {"announce": "0123", "memory_store": native.source_digest("memory_store")}
+    manifest = {"python": sys.implementation.cache_tag, "modules": digests}
+    (package / "native.json").write_text(json.dumps(manifest))
+
+    child = import_in_child(tmp_path, "tracker.memory_store")
+
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == str(package / "memory_store.py")
+
+
 def test_an_extension_with_no_record_of_its_source_is_passed_over(tmp_path: Path) -> None:
     package = copy_of_the_tracker(tmp_path)
     (package / f"gate{EXTENSION_SUFFIX}").write_bytes(b"not an ELF file")
