@@ -48,28 +48,58 @@ class Event(enum.Enum):
     STOPPED = "stopped"
 
 
-# Named tuples rather than frozen dataclasses: one of each is built per announce, and a tuple
-# is several times cheaper to build.
-class Announce(NamedTuple):
+# Plain classes with every attribute set in __init__: one of each is built per announce, and
+# compiled (mypyc) they are built in C, where a named tuple's constructor runs Python code.
+class Announce:
     """One validated announce request."""
 
-    info_hash: bytes
-    peer_id: bytes
-    port: int
-    uploaded: int
-    downloaded: int
-    left: int
-    event: Event
-    compact: bool
-    numwant: int
-    no_peer_id: bool = False
-    key: bytes | None = None
-    # The ``ip`` parameter; honoured only when the request comes from a trusted proxy.
-    ip: str | None = None
+    def __init__(
+        self,
+        info_hash: bytes,
+        peer_id: bytes,
+        port: int,
+        uploaded: int,
+        downloaded: int,
+        left: int,
+        event: Event,
+        compact: bool,
+        numwant: int,
+        no_peer_id: bool = False,
+        key: bytes | None = None,
+        ip: str | None = None,
+    ) -> None:
+        self.info_hash = info_hash
+        self.peer_id = peer_id
+        self.port = port
+        self.uploaded = uploaded
+        self.downloaded = downloaded
+        self.left = left
+        self.event = event
+        self.compact = compact
+        self.numwant = numwant
+        self.no_peer_id = no_peer_id
+        self.key = key
+        # The ``ip`` parameter; honoured only when the request comes from a trusted proxy.
+        self.ip = ip
 
     @property
     def is_seeder(self) -> bool:
         return self.left == 0
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _ANNOUNCE_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Announce):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _ANNOUNCE_FIELDS)
+        return f"Announce({fields})"
 
 
 class SwarmStats(NamedTuple):
@@ -80,11 +110,32 @@ class SwarmStats(NamedTuple):
     downloaded: int = 0
 
 
-class AnnounceReply(NamedTuple):
-    interval: int
-    min_interval: int
-    stats: SwarmStats
-    peers: PeerList
+_ANNOUNCE_FIELDS = (
+    "info_hash",
+    "peer_id",
+    "port",
+    "uploaded",
+    "downloaded",
+    "left",
+    "event",
+    "compact",
+    "numwant",
+    "no_peer_id",
+    "key",
+    "ip",
+)
+
+
+class AnnounceReply:
+    """What an announce is answered: re-announce intervals, the swarm's counts, its peers."""
+
+    def __init__(
+        self, interval: int, min_interval: int, stats: SwarmStats, peers: PeerList
+    ) -> None:
+        self.interval = interval
+        self.min_interval = min_interval
+        self.stats = stats
+        self.peers = peers
 
 
 def _raw_query(raw_query: str | bytes) -> bytes:
@@ -105,9 +156,9 @@ def _raw_query(raw_query: str | bytes) -> bytes:
 def _decoded_pair(part: bytes) -> tuple[bytes, bytes]:
     name, _, value = part.partition(b"=")
     # '+' is left alone: BEP 3 clients percent-encode every byte of binary values.
-    if b"%" in name:
+    if name.find(b"%") >= 0:
         name = percent_decoded(name)
-    if b"%" in value:
+    if value.find(b"%") >= 0:
         value = percent_decoded(value)
     return name, value
 
@@ -135,20 +186,22 @@ def query_parameters(raw_query: str | bytes) -> dict[bytes, bytes]:
         params: dict[bytes, bytes] = dict(map(_SPLIT_PAIR, parts))
     except ValueError:
         return _query_parameters_one_by_one(raw)
-    if len(params) != len(parts) or len(parts) > MAX_PARAMETERS or b"%" in b"".join(params):
+    # find() rather than `in` throughout: bytes.__contains__ first tries its argument as an
+    # integer and builds a TypeError message each time.
+    if len(params) != len(parts) or len(parts) > MAX_PARAMETERS or b"".join(params).find(b"%") >= 0:
         return _query_parameters_one_by_one(raw)
     escapes = raw.count(b"%")
     if escapes:
         info_hash, peer_id = params.get(b"info_hash", b""), params.get(b"peer_id", b"")
         # Clients escape the two binary values; other values rarely hold an escape.
         if info_hash.count(b"%") + peer_id.count(b"%") == escapes:
-            if b"%" in info_hash:
+            if info_hash.find(b"%") >= 0:
                 params[b"info_hash"] = percent_decoded(info_hash)
-            if b"%" in peer_id:
+            if peer_id.find(b"%") >= 0:
                 params[b"peer_id"] = percent_decoded(peer_id)
         else:
             for name, value in params.items():
-                if b"%" in value:
+                if value.find(b"%") >= 0:
                     params[name] = percent_decoded(value)
     return params
 
@@ -178,7 +231,7 @@ def percent_decoded(raw: bytes) -> bytes:
     line break occurs (looked for first) or where a ``%`` is not followed by two hex digits,
     which shows as a decoded length that does not match the number of ``%`` signs.
     """
-    if b"=" in raw or b"\n" in raw or b"\r" in raw:
+    if raw.find(b"=") >= 0 or raw.find(b"\n") >= 0 or raw.find(b"\r") >= 0:
         return unquote_to_bytes(raw)
     decoded = binascii.a2b_qp(raw.replace(b"%", b"="))
     if len(decoded) != len(raw) - 2 * raw.count(b"%"):
