@@ -235,6 +235,9 @@ class Acceptor:
         family, kind, proto = connection.family, connection.type, connection.proto
         stream = socket.socket(family, kind, proto, connection.detach())
         stream.setblocking(False)
+        # As the loop's own accept does: a keep-alive client's answers are not held back
+        # waiting for acknowledgements (Nagle).
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         taking_over = asyncio.ensure_future(self._take_over(stream, protocol))
         self._taking_over.add(taking_over)
         taking_over.add_done_callback(self._taking_over.discard)
