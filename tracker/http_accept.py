@@ -137,7 +137,13 @@ class Acceptor:
                 self._loop.remove_reader(sock.fileno())
                 self._loop.call_later(ACCEPT_RETRY_SECONDS, self._accept_again, sock)
                 return
-            self._answer_first(_socket.socket(family, kind, proto, descriptor), str(address[0]))
+            connection = _socket.socket(family, kind, proto, descriptor)
+            try:
+                self._answer_first(connection, str(address[0]))
+            except Exception:
+                # A fault in answering one connection is that connection's alone.
+                log.exception("answering a connection failed", extra=fields(remote=address[0]))
+                connection.close()
 
     def _accept_again(self, sock: socket.socket) -> None:
         if not self._closed:
