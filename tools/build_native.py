@@ -38,6 +38,7 @@ GROUP = "tracker.native"
 MODULES = (
     "access_cache",
     "announce",
+    "announce_counts",
     "gate",
     "http_accept",
     "http_answers",

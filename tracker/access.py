@@ -44,9 +44,10 @@ SERVICE_TOKEN_SECONDS = 300
 
 
 @dataclass(frozen=True)
-class _Cached:
+class CachedAnswer:
     decision: AccessDecision
     fetched_at: float
+    # Before this (on ``AccessChecker.clock``) the answer is fresh and needs no refresh.
     refresh_at: float
 
 
@@ -70,9 +71,11 @@ class AccessChecker:
         self._ttl = max(0.0, min(ttl, 60.0))
         self._stale_limit = max(stale_limit, self._ttl)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._clock = clock
+        self.clock = clock
         self._shared: SharedAccessCache = shared or NoSharedCache()
-        self._cache: dict[tuple[str, str], _Cached] = {}
+        # By (passkey, game_id). Public so the announce path can read an answer that needs no
+        # refresh without a call into this (interpreted) class: see ``gate``.
+        self.answers: dict[tuple[str, str], CachedAnswer] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[AccessDecision]] = {}
         self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._revocations = 0
@@ -90,10 +93,10 @@ class AccessChecker:
         called on the event loop).
         """
         key = (passkey, game_id)
-        cached = self._cache.get(key)
+        cached = self.answers.get(key)
         if cached is None:
             return None
-        now = self._clock()
+        now = self.clock()
         if now - cached.fetched_at >= self._lifetime(cached.decision):
             return None
         if (
@@ -198,9 +201,9 @@ class AccessChecker:
             if now - moment < REVOCATION_MEMORY
         }
         self._revoked_at[game_id] = now
-        stale = [key for key in self._cache if key[1] == game_id]
+        stale = [key for key in self.answers if key[1] == game_id]
         for key in stale:
-            del self._cache[key]
+            del self.answers[key]
         # An answer in flight may predate the refund: later questions do not share it, and it
         # is not cached (see ``check``).
         for key in [key for key in self._pending if key[1] == game_id]:
@@ -223,8 +226,8 @@ class AccessChecker:
         return self._ttl if decision.allowed else min(self._ttl, MAX_REFUSAL_TTL)
 
     def _fallback(self, key: tuple[str, str], problem: str) -> AccessDecision:
-        cached = self._cache.get(key)
-        age = None if cached is None else self._clock() - cached.fetched_at
+        cached = self.answers.get(key)
+        age = None if cached is None else self.clock() - cached.fetched_at
         log.warning(
             "library access check failed", extra=fields(game_id=key[1], error=problem, age=age)
         )
@@ -235,12 +238,12 @@ class AccessChecker:
         )
 
     def _remember(self, key: tuple[str, str], decision: AccessDecision, age: float = 0.0) -> None:
-        self._cache.pop(key, None)
-        if len(self._cache) >= MAX_CACHE_ENTRIES:
-            del self._cache[next(iter(self._cache))]
-        fetched_at = self._clock() - age
+        self.answers.pop(key, None)
+        if len(self.answers) >= MAX_CACHE_ENTRIES:
+            del self.answers[next(iter(self.answers))]
+        fetched_at = self.clock() - age
         ahead = self._lifetime(decision) * random.uniform(*REFRESH_AHEAD)
-        self._cache[key] = _Cached(decision, fetched_at, refresh_at=fetched_at + ahead)
+        self.answers[key] = CachedAnswer(decision, fetched_at, refresh_at=fetched_at + ahead)
 
     async def _fetch(self, passkey: str, game_id: str) -> AccessDecision:
         token = self._service_token()

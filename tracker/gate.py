@@ -112,9 +112,15 @@ def answer_announce_at_once(
         return None
     decision = None
     if swarm is not None:
-        decision = _checker(state).cached(passkey, swarm.game_id)
-        if decision is None:
-            return None
+        checker = _checker(state)
+        # The common case read here: an answer before its refresh point needs nothing else.
+        cached = checker.answers.get((passkey, swarm.game_id))
+        if cached is not None and checker.clock() < cached.refresh_at:
+            decision = cached.decision
+        else:
+            decision = checker.cached(passkey, swarm.game_id)
+            if decision is None:
+                return None
     _admit_with(state, state.ban_list, passkey, announce.peer_id, ip)
     if swarm is None or decision is None:
         raise Refusal("unregistered", "info_hash is not registered with this tracker")

@@ -91,6 +91,8 @@ class Acceptor:
         # Answers that needed I/O, by the connection waiting for each.
         self._answering: dict[asyncio.Future[bytes], _socket.socket] = {}
         self._taking_over: set[asyncio.Future[None]] = set()
+        # By listening socket: its C-level accept, and its family, type and protocol.
+        self._accepting: dict[int, tuple[Callable[[], tuple[int, Any]], int, int, int]] = {}
         self._closed = False
 
     @property
@@ -98,6 +100,12 @@ class Acceptor:
         return list(self._sockets)
 
     def start(self) -> None:
+        for sock in self._sockets:
+            # socket.accept() wraps each connection in a socket.socket, converting its family
+            # and type to enums on the way (in Python): a quarter of the accept's cost. The
+            # C-level accept it calls and the C socket type do the same job.
+            accept: Callable[[], tuple[int, Any]] = sock._accept  # type: ignore[attr-defined]
+            self._accepting[sock.fileno()] = (accept, int(sock.family), int(sock.type), sock.proto)
         for sock in self._sockets:
             self._loop.add_reader(sock.fileno(), self._accept_from, sock)
 
@@ -120,11 +128,7 @@ class Acceptor:
     # Accepting
 
     def _accept_from(self, sock: socket.socket) -> None:
-        # socket.accept() wraps each connection in a socket.socket, converting its family and
-        # type to enums on the way: a quarter of the accept's cost in Python. The C-level
-        # accept it calls and the C socket type do the same job.
-        accept: Callable[[], tuple[int, Any]] = sock._accept  # type: ignore[attr-defined]
-        family, kind, proto = int(sock.family), int(sock.type), sock.proto
+        accept, family, kind, proto = self._accepting[sock.fileno()]
         for _ in range(ACCEPTS_PER_WAKEUP):
             try:
                 descriptor, address = accept()
