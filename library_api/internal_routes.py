@@ -14,6 +14,7 @@ from library_api.events import CloudEvent
 from library_api.ownership import apply_event, grant_game, revoke_game
 from library_api.request_body import json_object
 from library_api.state import BUS, METRICS, STORE
+from library_api.store import Repositories
 from peerpipe.logs import fields
 
 log = logging.getLogger("library_api.internal")
@@ -53,26 +54,73 @@ async def check_access(request: web.Request) -> web.Response:
     return web.json_response(decision.to_json())
 
 
+# Questions one access batch may ask (the tracker refreshes its cached answers in batches).
+MAX_ACCESS_QUESTIONS = 500
+
+
+async def check_access_batch(request: web.Request) -> web.Response:
+    """Many access questions in one request and one transaction: answers in question order."""
+    internal_caller(request)
+    body = await json_object(request)
+    questions = body.get("questions")
+    if not isinstance(questions, list) or not questions:
+        raise InvalidRequest("MISSING_FIELD", "questions must be a non-empty list")
+    if len(questions) > MAX_ACCESS_QUESTIONS:
+        raise InvalidRequest(
+            "INVALID_FIELD", f"at most {MAX_ACCESS_QUESTIONS} questions per request"
+        )
+    asked = [_access_question(question, index) for index, question in enumerate(questions)]
+    async with request.app[STORE].transaction() as repos:
+        decisions = [await _decide_with(repos, *question) for question in asked]
+    counter = request.app[METRICS].access_checks
+    for decision in decisions:
+        counter.labels(allowed=str(decision.allowed).lower()).inc()
+    return web.json_response({"answers": [decision.to_json() for decision in decisions]})
+
+
+def _access_question(question: object, index: int) -> tuple[str, str | None, str | None]:
+    """``(game_id, passkey, user_id)`` of one batch question, exactly one of the last two."""
+    if not isinstance(question, dict):
+        raise InvalidRequest("INVALID_FIELD", f"questions[{index}] must be an object")
+    fields_given = {name: question.get(name) for name in ("game_id", "passkey", "user_id")}
+    if any(value is not None and not isinstance(value, str) for value in fields_given.values()):
+        raise InvalidRequest("INVALID_FIELD", f"questions[{index}] fields must be strings")
+    game, passkey, user = fields_given["game_id"], fields_given["passkey"], fields_given["user_id"]
+    if game is None:
+        raise InvalidRequest("MISSING_FIELD", f"questions[{index}]: game_id is required")
+    if (passkey is None) == (user is None):
+        raise InvalidRequest(
+            "MISSING_FIELD", f"questions[{index}]: give exactly one of passkey or user_id"
+        )
+    return game, passkey, user
+
+
 async def _decide(
     request: web.Request, game: str, passkey: str | None, user: str | None
 ) -> AccessDecision:
     async with request.app[STORE].transaction() as repos:
-        if user is None:
-            assert passkey is not None
-            passkey = passkey.lower()
-            if not access.is_passkey(passkey):
-                return access.unknown_passkey()
-            holder = await repos.passkeys.holder(passkey)
-            if holder is None or holder.revoked:
-                return access.decide_for_passkey(holder, game, None)
-            user = holder.user_id
-        entry = await repos.ownership.find(user, game)
-        if entry is not None and entry.owned:
-            return access.decide_for_user(user, game, entry)
-        borrowed = await family.shared_copy(repos.session, user, game)
-        if borrowed is not None:
-            return access.shared_by_family(user, game, borrowed)
+        return await _decide_with(repos, game, passkey, user)
+
+
+async def _decide_with(
+    repos: Repositories, game: str, passkey: str | None, user: str | None
+) -> AccessDecision:
+    if user is None:
+        assert passkey is not None
+        passkey = passkey.lower()
+        if not access.is_passkey(passkey):
+            return access.unknown_passkey()
+        holder = await repos.passkeys.holder(passkey)
+        if holder is None or holder.revoked:
+            return access.decide_for_passkey(holder, game, None)
+        user = holder.user_id
+    entry = await repos.ownership.find(user, game)
+    if entry is not None and entry.owned:
         return access.decide_for_user(user, game, entry)
+    borrowed = await family.shared_copy(repos.session, user, game)
+    if borrowed is not None:
+        return access.shared_by_family(user, game, borrowed)
+    return access.decide_for_user(user, game, entry)
 
 
 async def put_catalog(request: web.Request) -> web.Response:
@@ -99,4 +147,5 @@ def add_routes(app: web.Application, base: str) -> None:
     app.router.add_post(f"{base}/internal/ownership", grant_ownership)
     app.router.add_delete(f"{base}/internal/ownership/{{user_id}}/{{game_id}}", revoke_ownership)
     app.router.add_get(f"{base}/internal/access", check_access)
+    app.router.add_post(f"{base}/internal/access/batch", check_access_batch)
     app.router.add_put(f"{base}/internal/catalog/{{game_id}}", put_catalog)

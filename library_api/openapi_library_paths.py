@@ -141,6 +141,22 @@ LIBRARY_PATHS: dict[str, dict[str, Any]] = {
             ],
         )
     },
+    f"{B}/internal/access/batch": {
+        "post": op(
+            "Many access questions at once (up to 500), answered in order",
+            "internal",
+            answer=obj({"answers": array(ref("AccessDecision"))}),
+            body=closed(
+                {
+                    "questions": array(
+                        closed({"game_id": STRING}, {"passkey": STRING, "user_id": STRING}),
+                        minItems=1,
+                        maxItems=500,
+                    )
+                }
+            ),
+        )
+    },
     f"{B}/internal/catalog/{{game_id}}": {
         "put": op(
             "Store a game's title and metadata (publish pipeline)",

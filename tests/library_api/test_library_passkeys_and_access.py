@@ -123,3 +123,50 @@ async def test_concurrent_grants_of_one_game_all_succeed(library: Library) -> No
     await asyncio.gather(*(library.grant("carol", "space-game") for _ in range(8)))
     decision = await library.access(user_id="carol", game_id="space-game")
     assert decision["allowed"] is True
+
+
+async def test_a_batch_of_access_questions_gets_the_single_answers_in_order(
+    library: Library,
+) -> None:
+    alice, bob = await library.passkey("alice"), await library.passkey("bob")
+    await library.grant("alice", "space-game")
+    questions = [
+        {"passkey": alice, "game_id": "space-game"},
+        {"passkey": bob, "game_id": "space-game"},
+        {"passkey": "0" * 32, "game_id": "space-game"},
+        {"user_id": "alice", "game_id": "other-game"},
+        {"passkey": alice.upper(), "game_id": "space-game"},
+    ]
+    status, body, _ = await library.call(
+        "POST", "/api/v1/library/internal/access/batch", SERVICE, json={"questions": questions}
+    )
+    assert status == 200
+    singles = [await library.access(**question) for question in questions]
+    assert body == {"answers": singles}
+    assert [answer["allowed"] for answer in body["answers"]] == [True, False, False, False, True]
+
+
+async def test_a_bad_access_batch_is_refused_whole_with_the_reason(library: Library) -> None:
+    cases = [
+        ({}, "MISSING_FIELD", "questions must be a non-empty list"),
+        ({"questions": []}, "MISSING_FIELD", "questions must be a non-empty list"),
+        ({"questions": [{"game_id": "g"}]}, "MISSING_FIELD", "give exactly one of"),
+        ({"questions": [{"passkey": "a" * 32}]}, "MISSING_FIELD", "game_id is required"),
+        ({"questions": ["x"]}, "INVALID_FIELD", "questions[0] must be an object"),
+        ({"questions": [{"game_id": 1, "user_id": "u"}]}, "INVALID_FIELD", "must be strings"),
+        (
+            {"questions": [{"game_id": "g", "user_id": "u"}] * 501},
+            "INVALID_FIELD",
+            "at most 500 questions",
+        ),
+    ]
+    for body, code, detail in cases:
+        status, problem, content_type = await library.call(
+            "POST", "/api/v1/library/internal/access/batch", SERVICE, json=body
+        )
+        assert (status, content_type, problem["code"]) == (
+            400,
+            "application/problem+json",
+            code,
+        ), body
+        assert detail in problem["detail"], problem
