@@ -248,18 +248,29 @@ class LibraryStandIn:
 
     def __init__(self, plan: Plan) -> None:
         self._passkeys = {passkey(n) for n in range(plan.passkeys)}
+        # Requests, and the questions asked in batches (the tracker's refreshes).
         self.calls = 0
+        self.questions_in_batches = 0
+
+    def decide(self, key: str) -> dict[str, object]:
+        if key not in self._passkeys:
+            return {"allowed": False, "user_id": None, "reason": "unknown"}
+        return {"allowed": True, "user_id": f"user-{key[:8]}", "reason": "ok"}
 
     async def access(self, request: web.Request) -> web.Response:
         self.calls += 1
-        key = request.query.get("passkey", "")
-        if key not in self._passkeys:
-            return web.json_response({"allowed": False, "user_id": None, "reason": "unknown"})
-        return web.json_response({"allowed": True, "user_id": f"user-{key[:8]}", "reason": "ok"})
+        return web.json_response(self.decide(request.query.get("passkey", "")))
+
+    async def access_batch(self, request: web.Request) -> web.Response:
+        questions = (await request.json())["questions"]
+        self.calls += 1
+        self.questions_in_batches += len(questions)
+        return web.json_response({"answers": [self.decide(q["passkey"]) for q in questions]})
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api/v1/library/internal/access", self.access)
+        app.router.add_post("/api/v1/library/internal/access/batch", self.access_batch)
         return app
 
 
@@ -538,6 +549,7 @@ async def run(plan: Plan) -> dict:
         "ours_redis_store": {**redis_figures, "workers": plan.redis_workers},
         "opentracker": opentracker,
         "library_calls": library.calls,
+        "library_questions_in_batches": library.questions_in_batches,
         **peers,
         # Like for like: every announce on its own connection, as BitTorrent clients announce
         # and as opentracker serves them (it closes each connection after one reply).

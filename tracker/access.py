@@ -10,6 +10,7 @@ takes effect when the cached answer expires (the TTL, at most 60 s).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -26,6 +27,7 @@ from tracker.errors import AccessUnavailable
 log = logging.getLogger("tracker.access")
 
 ACCESS_PATH = "/api/v1/library/internal/access"
+ACCESS_BATCH_PATH = "/api/v1/library/internal/access/batch"
 # A refusal is cached only briefly so a player who has just bought the game gets in quickly.
 MAX_REFUSAL_TTL = 5.0
 # How long a cached answer may stand in for a library that does not answer.
@@ -38,8 +40,13 @@ REVOCATION_MEMORY = 120.0
 # point drawn for each answer, so answers cached together (a tracker's first minute, a restart)
 # are not all asked for again in the same second.
 REFRESH_AHEAD = (0.5, 0.9)
-# Background refreshes in flight at most; past it, an answer is refreshed at a later announce.
-MAX_REFRESHES = 32
+# Answers refreshed per library request (the library takes up to 500): one request for many,
+# as answers in use come due by the hundred a second on a busy tracker.
+REFRESH_BATCH = 200
+# Answers waiting for a refresh at most; past it, an answer is refreshed at a later announce.
+MAX_DUE = 10_000
+# After a refresh request failed (the library is down), the next waits this long.
+REFRESH_RETRY_SECONDS = 1.0
 SERVICE_TOKEN_SECONDS = 300
 
 
@@ -64,9 +71,12 @@ class AccessChecker:
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         shared: SharedAccessCache | None = None,
+        refresh_batch: int = REFRESH_BATCH,
     ) -> None:
         self._session = session
         self._url = library_url.rstrip("/") + ACCESS_PATH
+        self._batch_url = library_url.rstrip("/") + ACCESS_BATCH_PATH
+        self._refresh_batch = max(1, min(refresh_batch, 500))
         self._platform_key = platform_key
         self._ttl = max(0.0, min(ttl, 60.0))
         self._stale_limit = max(stale_limit, self._ttl)
@@ -77,7 +87,9 @@ class AccessChecker:
         # refresh without a call into this (interpreted) class: see ``gate``.
         self.answers: dict[tuple[str, str], CachedAnswer] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[AccessDecision]] = {}
-        self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
+        # Answers past their refresh point, waiting for (or in) a refresh request, oldest first.
+        self._due: dict[tuple[str, str], None] = {}
+        self._refresher: asyncio.Task[None] | None = None
         self._revocations = 0
         # Wall-clock times: when each pending library question was asked, and of recent refunds.
         self._asked_at: dict[tuple[str, str], float] = {}
@@ -99,32 +111,38 @@ class AccessChecker:
         now = self.clock()
         if now - cached.fetched_at >= self._lifetime(cached.decision):
             return None
-        if (
-            now >= cached.refresh_at
-            and key not in self._refreshing
-            and len(self._refreshing) < MAX_REFRESHES
-        ):
-            refresh = asyncio.ensure_future(self._refresh(key))
-            self._refreshing[key] = refresh
-            refresh.add_done_callback(lambda _: self._refreshing.pop(key, None))
+        if now >= cached.refresh_at and key not in self._due and len(self._due) < MAX_DUE:
+            self._due[key] = None
+            if self._refresher is None or self._refresher.done():
+                self._refresher = asyncio.ensure_future(self._refresh_due())
         return cached.decision
 
-    async def _refresh(self, key: tuple[str, str]) -> None:
-        revocations = self._revocations
-        asked_at = time.time()
-        try:
-            decision = await self._fetch(*key)
-        except AccessUnavailable:
-            return  # the cached answer stands until it expires; check() decides after that
-        if revocations == self._revocations:
-            self._remember(key, decision)
-            await self._share(key, decision, asked_at)
+    async def _refresh_due(self) -> None:
+        """Ask again, in batches, for the answers that came due; until none is waiting."""
+        while self._due:
+            batch = list(itertools.islice(self._due, self._refresh_batch))
+            revocations = self._revocations
+            asked_at = time.time()
+            try:
+                decisions = await self._fetch_many(batch)
+            except AccessUnavailable as exc:
+                # The cached answers stand until they expire; check() decides after that.
+                log.warning("access refresh failed", extra=fields(error=str(exc), due=len(batch)))
+                for key in batch:
+                    self._due.pop(key, None)
+                await asyncio.sleep(REFRESH_RETRY_SECONDS)
+                continue
+            for key, decision in zip(batch, decisions, strict=True):
+                self._due.pop(key, None)
+                if revocations == self._revocations:
+                    self._remember(key, decision)
+                    await self._share(key, decision, asked_at)
 
     async def close(self) -> None:
         """Stop background refreshes (the app is stopping)."""
-        for refresh in list(self._refreshing.values()):
-            refresh.cancel()
-        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
 
     async def check(self, passkey: str, game_id: str) -> AccessDecision:
         """Whether ``passkey`` may join swarms of ``game_id``; never raises for a library outage."""
@@ -260,6 +278,26 @@ class AccessChecker:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise AccessUnavailable(f"library unreachable: {type(exc).__name__}") from None
         return _decision(body)
+
+    async def _fetch_many(self, keys: list[tuple[str, str]]) -> list[AccessDecision]:
+        questions = [{"passkey": passkey, "game_id": game_id} for passkey, game_id in keys]
+        token = self._service_token()
+        try:
+            async with self._session.post(
+                self._batch_url,
+                json={"questions": questions},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != 200:
+                    raise AccessUnavailable(f"library answered HTTP {response.status}")
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise AccessUnavailable(f"library unreachable: {type(exc).__name__}") from None
+        answers = body.get("answers") if isinstance(body, dict) else None
+        if not isinstance(answers, list) or len(answers) != len(keys):
+            raise AccessUnavailable("library answered a batch without an answer to each question")
+        return [_decision(answer) for answer in answers]
 
 
 def _decision(body: object) -> AccessDecision:

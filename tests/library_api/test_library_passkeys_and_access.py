@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 
-from library_support import SERVICE, Library, bearer
+from library_support import PLATFORM_KEY, SERVICE, Library, bearer
+
+from tracker import AccessChecker
 
 
 async def test_passkey_is_created_on_first_call_and_then_kept(library: Library) -> None:
@@ -170,3 +172,26 @@ async def test_a_bad_access_batch_is_refused_whole_with_the_reason(library: Libr
             code,
         ), body
         assert detail in problem["detail"], problem
+
+
+async def test_the_trackers_batched_refresh_learns_of_a_refund(library: Library) -> None:
+    passkey = await library.passkey("alice")
+    await library.grant("alice", "space-game")
+    now = [1000.0]
+    checker = AccessChecker(library.http, library.url, PLATFORM_KEY, ttl=10, clock=lambda: now[0])
+    try:
+        assert (await checker.check(passkey, "space-game")).allowed
+        status, _, _ = await library.call(
+            "DELETE", "/api/v1/library/internal/ownership/alice/space-game", SERVICE
+        )
+        assert status == 204
+        now[0] += 9.5  # past its refresh point: still answered, and asked again in a batch
+        decision = checker.cached(passkey, "space-game")
+        assert decision is not None and decision.allowed
+        deadline = asyncio.get_running_loop().time() + 10
+        while (answer := checker.cached(passkey, "space-game")) is None or answer.allowed:
+            assert asyncio.get_running_loop().time() < deadline, "never refreshed"
+            await asyncio.sleep(0.01)
+        assert answer.reason == "game space-game was refunded"
+    finally:
+        await checker.close()

@@ -9,17 +9,18 @@ import aiohttp
 from tracker_loopback import OWNER, PLATFORM_KEY, Library, eventually
 
 from tracker import AccessChecker
-from tracker.access import MAX_REFRESHES
 
 
-async def test_answers_cached_together_are_not_all_asked_for_again_at_once(
+async def test_answers_due_together_are_refreshed_together_in_batches(
     library: Library,
 ) -> None:
-    games = [f"game-{n}" for n in range(2 * MAX_REFRESHES)]
+    games = [f"game-{n}" for n in range(20)]
     library.owners[OWNER] = set(games)
     now = [1000.0]
     async with aiohttp.ClientSession() as session:
-        checker = AccessChecker(session, library.url, PLATFORM_KEY, ttl=10, clock=lambda: now[0])
+        checker = AccessChecker(
+            session, library.url, PLATFORM_KEY, ttl=10, clock=lambda: now[0], refresh_batch=8
+        )
         try:
             for game in games:
                 assert (await checker.check(OWNER, game)).allowed
@@ -27,25 +28,42 @@ async def test_answers_cached_together_are_not_all_asked_for_again_at_once(
             now[0] += 4.9  # before any refresh point: none is asked for
             assert all(checker.cached(OWNER, game) for game in games)
             await asyncio.sleep(0.2)
-            assert library.calls == asked
+            assert (library.calls, library.batches) == (asked, [])
+            library.owners[OWNER] = set(games[:10])  # half of them refunded meanwhile
             now[0] += 4.6  # past every refresh point, still within the lifetime
             assert all(checker.cached(OWNER, game) for game in games)
 
-            async def burst_asked() -> bool:
-                return library.calls >= asked + MAX_REFRESHES
+            async def all_refreshed() -> bool:
+                return sum(library.batches) >= len(games)
 
-            # A burst of announces starts a bounded number of background questions...
-            await eventually(burst_asked, "the first refreshes", seconds=10)
+            # Twenty answers due at once: three requests, none of them one at a time.
+            await eventually(all_refreshed, "the refreshes", seconds=10)
             await asyncio.sleep(0.2)  # and no more arrive
-            assert library.calls == asked + MAX_REFRESHES
+            assert (library.calls, library.batches) == (asked, [8, 8, 4])
+            answers = [checker.cached(OWNER, game) for game in games]
+            assert [answer is not None and answer.allowed for answer in answers] == [True] * 10 + [
+                False
+            ] * 10
+        finally:
+            await checker.close()
 
-            async def all_asked() -> bool:
-                # ...and the rest are asked for at later announces.
-                assert all(checker.cached(OWNER, game) for game in games)
-                return library.calls >= asked + len(games)
 
-            await eventually(all_asked, "the other refreshes", seconds=10)
-            assert library.calls == asked + len(games)
+async def test_a_failed_refresh_keeps_the_answers_until_they_expire(library: Library) -> None:
+    library.owners[OWNER] = {"game-1"}
+    now = [1000.0]
+    async with aiohttp.ClientSession() as session:
+        checker = AccessChecker(session, library.url, PLATFORM_KEY, ttl=10, clock=lambda: now[0])
+        try:
+            assert (await checker.check(OWNER, "game-1")).allowed
+            await library.stop()
+            now[0] += 9.5  # due for a refresh, which fails: the answer stands
+            decision = checker.cached(OWNER, "game-1")
+            assert decision is not None and decision.allowed
+            await asyncio.sleep(0.3)
+            decision = checker.cached(OWNER, "game-1")
+            assert decision is not None and decision.allowed
+            now[0] += 1.0  # expired: no longer answered from the cache
+            assert checker.cached(OWNER, "game-1") is None
         finally:
             await checker.close()
 
@@ -71,6 +89,6 @@ async def test_answers_in_use_are_refreshed_before_they_expire(library: Library)
                 assert time.monotonic() < deadline, "the answer was never refreshed"
                 await asyncio.sleep(0.01)
             assert refreshed.reason == "game not in library"
-            assert library.calls == 2
+            assert (library.calls, library.batches) == (1, [1])
         finally:
             await checker.close()

@@ -33,7 +33,9 @@ class Library:
     """The library API's internal access endpoint, as the tracker sees it over HTTP."""
 
     owners: dict[str, set[str]] = field(default_factory=dict)
+    # Single questions asked, and the size of each batch of questions (refreshes).
     calls: int = 0
+    batches: list[int] = field(default_factory=list)
     running: RunningApp | None = None
 
     @property
@@ -41,7 +43,7 @@ class Library:
         assert self.running is not None
         return self.running.url
 
-    async def access(self, request: web.Request) -> web.Response:
+    def _refused_caller(self, request: web.Request) -> web.Response | None:
         try:
             identity = TokenVerifier(PLATFORM_KEY).verify_header(
                 request.headers.get("Authorization")
@@ -50,23 +52,38 @@ class Library:
             return web.json_response({"title": str(exc)}, status=401)
         if identity.role is not Role.SERVICE:
             return web.json_response({"title": "service role needed"}, status=403)
-        self.calls += 1
-        passkey = request.query.get("passkey", "")
-        game_id = request.query.get("game_id", "")
+        return None
+
+    def decide(self, passkey: str, game_id: str) -> dict[str, object]:
         if passkey not in self.owners:
-            return web.json_response(
-                {"allowed": False, "user_id": None, "reason": "unknown passkey"}
-            )
+            return {"allowed": False, "user_id": None, "reason": "unknown passkey"}
         user_id = f"user-{passkey[:4]}"
         if game_id not in self.owners[passkey]:
-            return web.json_response(
-                {"allowed": False, "user_id": user_id, "reason": "game not in library"}
-            )
-        return web.json_response({"allowed": True, "user_id": user_id, "reason": "owned"})
+            return {"allowed": False, "user_id": user_id, "reason": "game not in library"}
+        return {"allowed": True, "user_id": user_id, "reason": "owned"}
+
+    async def access(self, request: web.Request) -> web.Response:
+        refused = self._refused_caller(request)
+        if refused is not None:
+            return refused
+        self.calls += 1
+        return web.json_response(
+            self.decide(request.query.get("passkey", ""), request.query.get("game_id", ""))
+        )
+
+    async def access_batch(self, request: web.Request) -> web.Response:
+        refused = self._refused_caller(request)
+        if refused is not None:
+            return refused
+        questions = (await request.json())["questions"]
+        self.batches.append(len(questions))
+        answers = [self.decide(q["passkey"], q["game_id"]) for q in questions]
+        return web.json_response({"answers": answers})
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/api/v1/library/internal/access", self.access)
+        app.router.add_post("/api/v1/library/internal/access/batch", self.access_batch)
         self.running = await start_app(app)
 
     async def stop(self) -> None:
