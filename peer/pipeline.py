@@ -152,6 +152,7 @@ async def _install(rt: Runtime, download_id: str, library: LibraryClient, began:
         mismatches = await check.finish()
         phases["verify"] = time.monotonic()
     except ContentRejected:
+        await check.halt()
         await _discard_rejected(rt, download_id, handle, release_root)
         raise
     finally:

@@ -148,6 +148,13 @@ class ReleaseCheck:
         """Give up (the download was paused or failed); the worker ends soon after."""
         self._stop.set()
 
+    async def halt(self) -> None:
+        """Give up and wait for the worker to end: before the torrent it reads is removed
+        (libtorrent raises on a removed torrent's handle)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join)
+
     async def finish(self) -> list[FileMismatch]:
         """Once every piece is verified and on disk: the files that do not match the
         manifest. The worker finishes the file it is reading while the files it has not
