@@ -95,10 +95,6 @@ class Acceptor:
         self._accepting: dict[int, tuple[Callable[[], tuple[int, Any]], int, int, int]] = {}
         self._closed = False
 
-    @property
-    def sockets(self) -> list[socket.socket]:
-        return list(self._sockets)
-
     def start(self) -> None:
         for sock in self._sockets:
             # socket.accept() wraps each connection in a socket.socket, converting its family
