@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -264,40 +265,34 @@ class AccessChecker:
         self.answers[key] = CachedAnswer(decision, fetched_at, refresh_at=fetched_at + ahead)
 
     async def _fetch(self, passkey: str, game_id: str) -> AccessDecision:
-        token = self._service_token()
-        try:
-            async with self._session.get(
-                self._url,
-                params={"passkey": passkey, "game_id": game_id},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=self._timeout,
-            ) as response:
-                if response.status != 200:
-                    raise AccessUnavailable(f"library answered HTTP {response.status}")
-                body = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise AccessUnavailable(f"library unreachable: {type(exc).__name__}") from None
-        return _decision(body)
+        params = {"passkey": passkey, "game_id": game_id}
+        return _decision(await self._ask("GET", self._url, params=params))
 
     async def _fetch_many(self, keys: list[tuple[str, str]]) -> list[AccessDecision]:
         questions = [{"passkey": passkey, "game_id": game_id} for passkey, game_id in keys]
-        token = self._service_token()
-        try:
-            async with self._session.post(
-                self._batch_url,
-                json={"questions": questions},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=self._timeout,
-            ) as response:
-                if response.status != 200:
-                    raise AccessUnavailable(f"library answered HTTP {response.status}")
-                body = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise AccessUnavailable(f"library unreachable: {type(exc).__name__}") from None
+        body = await self._ask("POST", self._batch_url, json={"questions": questions})
         answers = body.get("answers") if isinstance(body, dict) else None
         if not isinstance(answers, list) or len(answers) != len(keys):
             raise AccessUnavailable("library answered a batch without an answer to each question")
         return [_decision(answer) for answer in answers]
+
+    async def _ask(self, method: str, url: str, **request: Any) -> object:
+        """The library's decoded JSON answer, or :class:`AccessUnavailable` saying why not."""
+        token = self._service_token()
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self._timeout,
+                **request,
+            ) as response:
+                if response.status != 200:
+                    raise AccessUnavailable(f"library answered HTTP {response.status}")
+                body: object = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise AccessUnavailable(f"library unreachable: {type(exc).__name__}") from None
+        return body
 
 
 def _decision(body: object) -> AccessDecision:
