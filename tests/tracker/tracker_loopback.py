@@ -36,6 +36,7 @@ class Library:
     # Single questions asked, and the size of each batch of questions (refreshes).
     calls: int = 0
     batches: list[int] = field(default_factory=list)
+    failing_batches: bool = False  # batches are counted, then answered 503
     running: RunningApp | None = None
 
     @property
@@ -77,6 +78,8 @@ class Library:
             return refused
         questions = (await request.json())["questions"]
         self.batches.append(len(questions))
+        if self.failing_batches:
+            return web.json_response({"title": "unavailable"}, status=503)
         answers = [self.decide(q["passkey"], q["game_id"]) for q in questions]
         return web.json_response({"answers": answers})
 
