@@ -30,11 +30,10 @@ from tracker.http_heads import HeadRefused
 from tracker.http_server import (
     AnnounceProtocol,
     Listener,
-    check_size,
     heads_for,
     ok_response,
+    read_request,
     refusal_response,
-    route,
 )
 
 log = logging.getLogger("tracker.http")
@@ -166,20 +165,17 @@ class Acceptor:
         if end < 0 or end + 4 != len(received):
             self._hand_over(connection, remote, received)
             return
-        listener = self._listener
-        heads = heads_for(listener, remote)
+        heads = heads_for(self._listener, remote)
         try:
-            line = check_size(listener.options, received)
-            heads.read(received)
+            answer, is_http_1_0 = read_request(self._listener, received, heads, remote)
         except HeadRefused as refused:
             self._send(connection, remote, refusal_response(refused), keep_alive=False)
             return
-        answer = route(listener.state, received, heads, remote) if heads.complete else None
         if answer is None:
             self._hand_over(connection, remote, received)
             return
         keep_alive = heads.keep_alive
-        http_1_0 = keep_alive and received.endswith(b"HTTP/1.0", 0, line)
+        http_1_0 = keep_alive and is_http_1_0
         if isinstance(answer, bytes):
             self._send(connection, remote, ok_response(answer, keep_alive, http_1_0), keep_alive)
         else:

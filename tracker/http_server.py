@@ -182,19 +182,17 @@ class AnnounceProtocol(asyncio.Protocol):
                 return
             head = buffer[at : end + 4] if at or end + 4 < len(buffer) else buffer
             try:
-                line = check_size(self._listener.options, head)
-                heads.read(head)
+                answer, is_http_1_0 = read_request(self._listener, head, heads, self._remote)
             except HeadRefused as refused:
                 self._refuse(refused)
                 return
-            answer = route(self._state, head, heads, self._remote) if heads.complete else None
             if answer is None:
                 self._hand_over(buffer[at:])
                 return
             self._at = end + 4
             keep_alive = heads.keep_alive and not self._eof
             # HTTP/1.0 keeps a connection open only when asked to, and is told it was.
-            http_1_0 = keep_alive and head.endswith(b"HTTP/1.0", 0, line)
+            http_1_0 = keep_alive and is_http_1_0
             if isinstance(answer, bytes):
                 self._send(answer, keep_alive, http_1_0)
             else:
@@ -294,6 +292,19 @@ def check_size(options: TrackerOptions, head: bytes) -> int:
     ):
         raise HeadRefused(431, f"a request header is longer than {options.max_header_size} bytes")
     return line
+
+
+def read_request(
+    listener: Listener, head: bytes, heads: HeadReader, remote: str
+) -> tuple[Answer | None, bool]:
+    """Read one whole request ``head`` into ``heads`` and answer it: the answer (None if aiohttp
+    should serve it) and whether the request is HTTP/1.0. :class:`HeadRefused` if the head is
+    too big or not HTTP."""
+    line = check_size(listener.options, head)
+    heads.read(head)
+    if not heads.complete:
+        return None, False
+    return route(listener.state, head, heads, remote), head.endswith(b"HTTP/1.0", 0, line)
 
 
 def route(state: TrackerState, head: bytes, heads: HeadReader, remote: str) -> Answer | None:
