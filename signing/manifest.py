@@ -203,7 +203,16 @@ class ReleaseManifest:
     @classmethod
     def from_json(cls, data: bytes) -> ReleaseManifest:
         """Parse and validate manifest bytes; raise ``ManifestError`` or ``UnsafePath``."""
-        return _manifest_from_dict(load_json_object(data, "release manifest"))
+        manifest = _manifest_from_dict(load_json_object(data, "release manifest"))
+        object.__setattr__(manifest, "_encoded", bytes(data))
+        return manifest
+
+    def encoded(self) -> bytes:
+        """Bytes that parse back to this manifest: the ones it was parsed from (for a TUF
+        target, the bytes whose hash was verified), else the canonical form. Encoding a
+        large release again costs tens of milliseconds (thousands of chunks and parts)."""
+        data: bytes | None = getattr(self, "_encoded", None)
+        return data if data is not None else self.to_canonical_json()
 
 
 def _manifest_to_dict(manifest: ReleaseManifest) -> dict[str, Any]:

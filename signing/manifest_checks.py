@@ -47,11 +47,13 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ManifestError(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ManifestError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
@@ -60,6 +62,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def check_keys(value: Any, expected: set[str], where: str) -> None:
+    if type(value) is dict and value.keys() == expected:
+        return  # the usual case, in one comparison: a manifest has thousands of objects
     if not isinstance(value, dict):
         raise ManifestError(f"{where} must be a JSON object")
     missing = sorted(expected - value.keys())

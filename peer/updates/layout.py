@@ -175,7 +175,7 @@ def manifest_path(game_dir: Path, release: int) -> Path:
 def store_manifest(game_dir: Path, manifest: ReleaseManifest) -> None:
     """Keep the verified manifest of a release next to it (recovery and rollback need it)."""
     target = manifest_path(game_dir, manifest.release)
-    data = manifest.to_canonical_json()
+    data = manifest.encoded()
     if target.is_file() and target.read_bytes() == data:
         return
     write_bytes_atomically(target, data)

@@ -266,6 +266,18 @@ def test_any_json_spelling_of_a_manifest_has_one_canonical_form(
     parsed = ReleaseManifest.from_json(spelled)
     assert parsed == manifest
     assert parsed.to_canonical_json() == manifest.to_canonical_json()
+    # what the agent stores is the bytes it verified, spelled as they came
+    assert parsed.encoded() == spelled
+    assert ReleaseManifest.from_json(parsed.encoded()) == manifest
+
+
+def test_a_changed_copy_of_a_parsed_manifest_encodes_its_own_content() -> None:
+    parsed = ReleaseManifest.from_json(make_manifest().to_canonical_json())
+    changed = replace(parsed, version="9.9")
+    assert changed.encoded() == changed.to_canonical_json()
+    assert ReleaseManifest.from_json(changed.encoded()).version == "9.9"
+    built = make_manifest()
+    assert built.encoded() == built.to_canonical_json()
 
 
 @given(manifests())
