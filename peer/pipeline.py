@@ -124,9 +124,12 @@ async def _install(rt: Runtime, download_id: str, library: LibraryClient, began:
     )
     game_id = download.game_id
     await library.check_access(game_id)
-    passkey = await library.passkey()
-    await library.report_status(game_id, "installing")
-    manifest = await rt.release_source(game_id, download.release)
+    # three round trips that need only the access answer: together, not one after another
+    passkey, _, manifest = await asyncio.gather(
+        library.passkey(),
+        library.report_status(game_id, "installing"),
+        rt.release_source(game_id, download.release),
+    )
     download = await rt.update(
         download_id, release=manifest.release, total_bytes=manifest.total_size
     )
