@@ -47,6 +47,9 @@ FIRST_READ = 8192
 DEFER_ACCEPT_SECONDS = 1
 # Out of file descriptors or memory: accepting again after this many seconds (as asyncio does).
 ACCEPT_RETRY_SECONDS = 1.0
+# After close(), how long hand-overs and answers in flight may take to end before a stop
+# gives up on them: a stop that waits on one connection forever never stops.
+CLOSE_WAIT_SECONDS = 5.0
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _SEND_FLAGS = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
 
@@ -115,10 +118,28 @@ class Acceptor:
         for answer in list(self._answering):
             answer.cancel()
 
-    async def wait_closed(self) -> None:
-        """After :meth:`close`: until every connection being handed over has its transport."""
-        while self._taking_over or self._answering:
-            await asyncio.gather(*self._taking_over, *self._answering, return_exceptions=True)
+    async def wait_closed(self, grace_seconds: float = CLOSE_WAIT_SECONDS) -> None:
+        """After :meth:`close`: until every connection being handed over has its transport
+        and every answer in flight has ended; what is left after ``grace_seconds`` is cancelled
+        and left behind, with a warning."""
+        deadline = self._loop.time() + grace_seconds
+        while True:
+            in_flight: list[asyncio.Future[Any]] = [*self._taking_over, *self._answering]
+            pending = {future for future in in_flight if not future.done()}
+            if not pending:
+                return
+            left = deadline - self._loop.time()
+            if left <= 0:
+                log.warning(
+                    "connections still pending when the tracker stopped",
+                    extra=fields(
+                        handing_over=len(self._taking_over), answering=len(self._answering)
+                    ),
+                )
+                for future in pending:
+                    future.cancel()
+                return
+            await asyncio.wait(pending, timeout=left)
 
     # Accepting
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -64,7 +65,9 @@ async def start_tracker(
 
     yield start
     for running in started:
-        await running.stop()
+        # a stop that hangs fails here within seconds, not at pytest's 5-minute timeout
+        async with asyncio.timeout(30):
+            await running.stop()
     if backend == "redis":
         client = await redis_or_skip()
         await delete_prefix(client, redis_prefix)

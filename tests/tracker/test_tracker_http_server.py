@@ -243,3 +243,20 @@ async def test_an_ipv6_client_is_answered_and_listed_under_its_address(
         writer.close()
     peers6 = response.bencoded()[b"peers6"]
     assert peers6 == socket.inet_pton(socket.AF_INET6, "::1") + (7001).to_bytes(2, "big")
+
+
+async def test_a_stop_does_not_wait_forever_on_a_connection_in_flight(
+    start_tracker: StartTracker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A hand-over or answer that never ends must not hold the tracker's stop up (a CI run saw
+    # a stop hang for minutes, cause unknown): the stop gives up on it after a bound, says so.
+    tracker = await start_tracker()
+    acceptor = tracker.acceptor
+    stuck: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    acceptor._taking_over.add(stuck)  # stands for a connection that never gets its transport
+    acceptor.close()
+    async with asyncio.timeout(5):
+        await acceptor.wait_closed(grace_seconds=0.2)
+    assert stuck.cancelled()
+    assert "connections still pending when the tracker stopped" in caplog.text
+    await tracker.stop()
