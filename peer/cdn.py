@@ -56,6 +56,9 @@ class CdnNodes:
 
     def __init__(self, urls: tuple[str, ...]) -> None:
         self._nodes = {url: CdnNode(url) for url in urls}
+        # A download needs a web seed and no node is healthy: probe again soon, not at the
+        # next periodic probe (a node unreachable for a moment would idle the download).
+        self.probe_wanted = False
 
     def all(self) -> list[CdnNode]:
         return list(self._nodes.values())
@@ -95,6 +98,7 @@ class CdnNodes:
 
     async def probe(self, http: aiohttp.ClientSession) -> None:
         """Measure every node's ``/health`` latency (in parallel) and note its BT port."""
+        self.probe_wanted = False
         found = await asyncio.gather(*(probe_node(http, url) for url in self._nodes))
         for node in found:
             self.observe(node)

@@ -21,6 +21,7 @@ log = logging.getLogger("peerpipe.peer.engine")
 
 RESUME_DATA_SECONDS = 5.0  # running downloads save resume data at least this often
 _PROBE_SECONDS = 15.0
+_WANTED_PROBE_SECONDS = 1.0  # while a download wants a web seed and no node is healthy
 _LIMITS_SECONDS = 1.0
 _HURRIED_SECONDS = 0.005  # how often alerts are drained while a task waits on one
 _INTERRUPTED = (DownloadState.CHECKING, DownloadState.DOWNLOADING, DownloadState.VERIFYING)
@@ -34,16 +35,20 @@ class Ticker:
         self._settings = settings
         self._task: asyncio.Task[None] | None = None
         self._limits: RateLimits | None = None
+        # probes run beside the ticker: a node that does not answer must not hold up the
+        # alerts (a download's disk flush waits on one)
+        self._probe: asyncio.Task[None] | None = None
         self.banned_peers = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="agent-ticker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._probe):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def apply_limits(self) -> None:
         """Global limits of the settings and schedule window in force now."""
@@ -68,9 +73,12 @@ class Ticker:
                         handle = self._rt.torrents.get(download_id)
                         if handle is not None and handle.need_save_resume_data():
                             request_resume_data(handle)
-                if now - probed_at >= _PROBE_SECONDS:
+                wanted = self._rt.nodes.probe_wanted and now - probed_at >= _WANTED_PROBE_SECONDS
+                probing = self._probe is not None and not self._probe.done()
+                if not probing and (wanted or now - probed_at >= _PROBE_SECONDS):
                     probed_at = now
-                    await self._rt.nodes.probe(self._rt.http)
+                    self._probe = asyncio.create_task(self._rt.nodes.probe(self._rt.http))
+                    self._probe.add_done_callback(_log_probe_failure)
             except Exception:  # keep ticking whatever happens; the log says what
                 log.exception("agent ticker failed")
             await self._pause()
@@ -103,6 +111,11 @@ class Ticker:
                     transfer.web_seed_failed(event.url)
             elif event.kind == "peer_banned":
                 self.banned_peers += 1
+
+
+def _log_probe_failure(probe: asyncio.Task[None]) -> None:
+    if not probe.cancelled() and probe.exception() is not None:
+        log.error("CDN probe failed", exc_info=probe.exception())
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()

@@ -212,7 +212,9 @@ class Transfer:
         """The best healthy node's web seed on, or every web seed off."""
         if on and self._web_seed_node is None:
             usable = [node for node in self._ranked() if node.healthy]
-            if usable:
+            if not usable:
+                self._nodes.probe_wanted = True
+            else:
                 self._web_seed_node = usable[0].url
                 seed = web_seed_url(usable[0].url, self._plan.game_id)
                 self._swarms.set_web_seeds(self._handle, [seed])

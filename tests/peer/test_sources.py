@@ -118,3 +118,30 @@ async def test_a_failing_cdn_node_fails_over_to_the_next(
     assert download.state is DownloadState.INSTALLED and download.verified, download.error
     assert near.served == 0 and far.served >= built_release.total_size
     assert download.cdn_bytes >= built_release.total_size
+
+
+async def test_a_cdn_node_back_after_a_failed_probe_serves_within_seconds(
+    built_release: BuiltRelease, agent_config: Config
+) -> None:
+    # Alone with one CDN node that did not answer the first probe: the download needs it, so
+    # the agent probes again within a second or two instead of idling until the periodic
+    # probe 15 s later.
+    port = free_port()
+    library = await start_app(LibraryStub(owned={GAME}).app())
+    cdn = CdnStub({GAME: built_release}, 8 * MIB)
+    config = agent_config_for(agent_config, [f"http://127.0.0.1:{port}"], "", library.url)
+    agent = await start_agent(config, {GAME: built_release})
+    cdn_app = None
+    try:
+        download = await agent.engine.install(GAME)
+        await asyncio.sleep(1.0)  # the node is down for the first probe and a while after
+        cdn_app = await start_app(cdn.app(), port=port)
+        async with asyncio.timeout(10):
+            download = await agent.engine.wait(download.id)
+    finally:
+        await agent.stop()
+        await library.stop()
+        if cdn_app is not None:
+            await cdn_app.stop()
+    assert download.state is DownloadState.INSTALLED and download.verified, download.error
+    assert download.cdn_bytes >= built_release.total_size
