@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -44,12 +45,7 @@ async def revoke_ownership(request: web.Request) -> web.Response:
 
 async def check_access(request: web.Request) -> web.Response:
     internal_caller(request)
-    query = request.query
-    if "game_id" not in query:
-        raise InvalidRequest("MISSING_FIELD", "game_id is required")
-    if ("passkey" in query) == ("user_id" in query):
-        raise InvalidRequest("MISSING_FIELD", "give exactly one of passkey or user_id")
-    decision = await _decide(request, query["game_id"], query.get("passkey"), query.get("user_id"))
+    decision = await _decide(request, *_access_question(request.query))
     request.app[METRICS].access_checks.labels(allowed=str(decision.allowed).lower()).inc()
     return web.json_response(decision.to_json())
 
@@ -69,7 +65,11 @@ async def check_access_batch(request: web.Request) -> web.Response:
         raise InvalidRequest(
             "INVALID_FIELD", f"at most {MAX_ACCESS_QUESTIONS} questions per request"
         )
-    asked = [_access_question(question, index) for index, question in enumerate(questions)]
+    asked = []
+    for index, question in enumerate(questions):
+        if not isinstance(question, dict):
+            raise InvalidRequest("INVALID_FIELD", f"questions[{index}] must be an object")
+        asked.append(_access_question(question, f"questions[{index}]"))
     async with request.app[STORE].transaction() as repos:
         decisions = [await _decide_with(repos, *question) for question in asked]
     counter = request.app[METRICS].access_checks
@@ -78,20 +78,24 @@ async def check_access_batch(request: web.Request) -> web.Response:
     return web.json_response({"answers": [decision.to_json() for decision in decisions]})
 
 
-def _access_question(question: object, index: int) -> tuple[str, str | None, str | None]:
-    """``(game_id, passkey, user_id)`` of one batch question, exactly one of the last two."""
-    if not isinstance(question, dict):
-        raise InvalidRequest("INVALID_FIELD", f"questions[{index}] must be an object")
-    fields_given = {name: question.get(name) for name in ("game_id", "passkey", "user_id")}
-    if any(value is not None and not isinstance(value, str) for value in fields_given.values()):
-        raise InvalidRequest("INVALID_FIELD", f"questions[{index}] fields must be strings")
-    game, passkey, user = fields_given["game_id"], fields_given["passkey"], fields_given["user_id"]
+def _access_question(
+    question: Mapping[str, object], where: str = ""
+) -> tuple[str, str | None, str | None]:
+    """``(game_id, passkey, user_id)`` of one access question (a query, or one question of a
+    batch, named by ``where`` in errors), exactly one of the last two."""
+
+    def text(name: str) -> str | None:
+        value = question.get(name)
+        if value is None or isinstance(value, str):
+            return value
+        raise InvalidRequest("INVALID_FIELD", f"{where} fields must be strings".strip())
+
+    game, passkey, user = text("game_id"), text("passkey"), text("user_id")
+    prefix = f"{where}: " if where else ""
     if game is None:
-        raise InvalidRequest("MISSING_FIELD", f"questions[{index}]: game_id is required")
+        raise InvalidRequest("MISSING_FIELD", f"{prefix}game_id is required")
     if (passkey is None) == (user is None):
-        raise InvalidRequest(
-            "MISSING_FIELD", f"questions[{index}]: give exactly one of passkey or user_id"
-        )
+        raise InvalidRequest("MISSING_FIELD", f"{prefix}give exactly one of passkey or user_id")
     return game, passkey, user
 
 
