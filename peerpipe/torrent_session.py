@@ -2,8 +2,9 @@
 
 On loopback every peer shares 127.0.0.1, so several connections per IP must be allowed; uTP
 is disabled because its congestion control crawls on loopback; a high send-buffer watermark
-keeps the disk-to-socket pipeline full. DHT, LSD, UPnP and NAT-PMP stay off: swarms are
-private and traffic never leaves the configured interface.
+keeps the disk-to-socket pipeline full; a short tick keeps rate limits smooth. DHT, LSD,
+UPnP and NAT-PMP stay off: swarms are private and traffic never leaves the configured
+interface.
 """
 
 from __future__ import annotations
@@ -63,4 +64,12 @@ def session_settings(
         "active_seeds": -1,
         "active_limit": -1,
         "auto_manage_startup": 1,
+        # libtorrent refills its rate limit buckets once a tick and grants a connection's
+        # request for quota after at most 20 ticks. At the default 500 ms a connection waits
+        # up to 10 s and then reads the whole grant at once: measured over 10-second windows,
+        # a 600 kB/s limit let through 0.86-1.29 x the limit. At 25 ms a grant is at most
+        # half a second of quota and the same windows stay within 0.96-1.03 x (tests/peer/
+        # test_limits.py). Connections to new peers are also tried each tick, so a download
+        # starts sooner. An idle session with 30 torrents spends 0.3 % of a core on ticks.
+        "tick_interval": 25,
     }
