@@ -150,6 +150,11 @@ class Engine:
         chosen = self.settings.install_dir
         return Path(chosen) if chosen else self._agent.install_dir
 
+    def download_limit(self) -> int:
+        """The download limit in force now, from the settings or a schedule window (bytes/s,
+        0: none)."""
+        return self.settings.limits_at(datetime.now().time()).download
+
     @property
     def listen_port(self) -> int:
         """The BitTorrent port this agent accepts peers on."""

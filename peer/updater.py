@@ -38,6 +38,7 @@ from .updates import (
     GameNotInstalled,
     HttpChunkSource,
     InstalledGame,
+    RatePacer,
     RecoveryAction,
     UpdateApplier,
     UpdateCheck,
@@ -83,6 +84,7 @@ class Updater:
         user_token: str = "",
         installs: InstallRecords | None = None,
         clock: Clock = lambda: datetime.now(UTC),
+        download_limit: Callable[[], int] = lambda: 0,
     ) -> None:
         self._install_dir = install_dir
         self.latest = latest
@@ -97,10 +99,16 @@ class Updater:
         self._runs: dict[str, UpdateRun] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._startup_check: asyncio.Task[None] | None = None
+        # one bucket for every chunk fetched from CDN nodes: updates and preloads together
+        # keep to the player's download limit (``download_limit()``: bytes/s now, 0: none)
+        self.pacer = RatePacer(download_limit)
         self.preloader = Preloader(self)
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        # no bound on a whole request: a chunk paced to a low limit may take minutes; a node
+        # that stops sending is caught by the read timeout
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
+        self._http = aiohttp.ClientSession(timeout=timeout)
         install_dir = self._install_dir()
         recovered = await asyncio.to_thread(recover_all, install_dir)
         for game_id, recovery in recovered.items():
@@ -170,7 +178,7 @@ class Updater:
         return self._http
 
     def cdn(self) -> HttpChunkSource:
-        return HttpChunkSource(self.session(), self._cdn_urls)
+        return HttpChunkSource(self.session(), self._cdn_urls, pacer=self.pacer)
 
     def now(self) -> datetime:
         return self._clock()
@@ -292,7 +300,13 @@ class Updater:
         game_dir = self.game_dir(game_id)
         swarm = await self._installs.swarm() if self._installs is not None else None
         sources = update_sources(
-            self.session(), self._cdn_urls, manifest, game_dir, swarm=swarm, key=key
+            self.session(),
+            self._cdn_urls,
+            manifest,
+            game_dir,
+            swarm=swarm,
+            key=key,
+            pacer=self.pacer,
         )
 
         def progress(update: UpdateProgress) -> None:

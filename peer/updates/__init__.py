@@ -43,6 +43,7 @@ from .layout import (
     read_pointer,
     release_dir,
 )
+from .pacing import RatePacer
 from .plan import (
     ChunkOp,
     CopyLocal,
@@ -109,6 +110,7 @@ __all__ = [
     "PieceMap",
     "PreloadOnDisk",
     "ProgressCallback",
+    "RatePacer",
     "Recovery",
     "RecoveryAction",
     "ReleaseFileChunkSource",

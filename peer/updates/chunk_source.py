@@ -20,8 +20,11 @@ from peerpipe.logs import fields
 from signing import PartRef
 
 from .errors import ChunkUnavailable
+from .pacing import RatePacer
 
 log = logging.getLogger("peerpipe.peer.updates.chunks")
+
+_PACED_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,18 @@ class HttpChunkSource:
     answered last."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, cdn_urls: Sequence[str], rounds: int = 2
+        self,
+        session: aiohttp.ClientSession,
+        cdn_urls: Sequence[str],
+        rounds: int = 2,
+        pacer: RatePacer | None = None,
     ) -> None:
         if not cdn_urls:
             raise ValueError("at least one CDN URL is needed")
         self._session = session
         self._urls = [url.rstrip("/") for url in cdn_urls]
         self._rounds = rounds
+        self._pacer = pacer
         self._preferred = 0
         self.fetched_bytes = 0
         self.failures = 0
@@ -106,10 +114,10 @@ class HttpChunkSource:
             url = f"{self._urls[index]}/chunks/{request.sha256}"
             if request.is_range:
                 data, problem = await _get_verified(
-                    self._session, url, request, request.range_header(), 206
+                    self._session, url, request, request.range_header(), 206, self._pacer
                 )
             else:
-                data, problem = await _get_verified(self._session, url, request)
+                data, problem = await _get_verified(self._session, url, request, pacer=self._pacer)
             if data is not None:
                 self._preferred = index
                 self.fetched_bytes += len(data)
@@ -181,6 +189,7 @@ async def _get_verified(
     request: ChunkRequest,
     headers: dict[str, str] | None = None,
     expected_status: int = 200,
+    pacer: RatePacer | None = None,
 ) -> tuple[bytes | None, str]:
     """The chunk's bytes from ``url`` if they match its SHA-256, else None and why."""
     try:
@@ -189,7 +198,7 @@ async def _get_verified(
                 return None, f"HTTP {response.status}"
             # One byte more than the chunk tells an oversized answer from a right one
             # without buffering whatever a broken node sends.
-            data = await _read_at_most(response.content, request.size + 1)
+            data = await _read_at_most(response.content, request.size + 1, pacer)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return None, f"{type(exc).__name__}: {exc}"
     if not chunk_matches(data, request):
@@ -197,11 +206,18 @@ async def _get_verified(
     return data, ""
 
 
-async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+async def _read_at_most(
+    stream: aiohttp.StreamReader, limit: int, pacer: RatePacer | None = None
+) -> bytes:
     data = bytearray()
+    # paced reads stay small: what the socket holds beyond them waits there, and TCP slows
+    # the node down
+    most = _PACED_READ_BYTES if pacer is not None else limit
     while len(data) < limit:
-        part = await stream.read(limit - len(data))
+        part = await stream.read(min(most, limit - len(data)))
         if not part:
             break
         data += part
+        if pacer is not None:
+            await pacer.take(len(part))
     return bytes(data)

@@ -14,6 +14,7 @@ import aiohttp
 from signing import ReleaseManifest
 
 from .chunk_source import ChunkSource, FirstAvailable, HttpChunkSource
+from .pacing import RatePacer
 from .sealed import DirectoryChunkStore, SealedChunkSource, preload_dir
 from .swarm_source import SwarmAccess, SwarmChunkSource, SwarmPatience, swarm_scratch_dir
 
@@ -52,9 +53,11 @@ def update_sources(
     swarm: SwarmAccess | None = None,
     key: bytes | None = None,
     patience: SwarmPatience | None = None,
+    pacer: RatePacer | None = None,
 ) -> UpdateSources:
-    """Sources for updating ``game_dir`` to ``manifest``; ``key`` opens a locked release."""
-    cdn = HttpChunkSource(http, cdn_urls)
+    """Sources for updating ``game_dir`` to ``manifest``; ``key`` opens a locked release;
+    ``pacer`` holds CDN fetches to the player's download limit."""
+    cdn = HttpChunkSource(http, cdn_urls, pacer=pacer)
     preload = DirectoryChunkStore(preload_dir(game_dir, manifest.release))
     chain: list[ChunkSource] = []
     swarm_source = None

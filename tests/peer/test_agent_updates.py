@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,25 @@ async def test_agent_start_finishes_or_keeps_back_an_interrupted_update(
         state = await download_update(network)
         assert (state["update"]["state"], state["release"]) == ("updated", 2)
         assert state["update"]["fetched_bytes"] == 0
+
+
+async def test_an_update_keeps_to_the_download_limit(network: Network) -> None:
+    """Chunks fetched straight from the CDN count against the player's limit, like torrent
+    bytes: 3 MiB of new content at 300 kB/s takes about ten seconds, not a blink."""
+    await install_first_release(network)
+    limit = 300_000
+    status, _ = await network.agent.call("PUT", "/api/v1/settings", {"download_rate_limit": limit})
+    assert status == 200
+    build_2 = network.root / "build-2"
+    shutil.copytree(network.root / "build-1", build_2)
+    (build_2 / "data/expansion.pak").write_bytes(os.urandom(3 * 1024 * 1024))
+    await network.publish(build_2, "2.0.0")
+    began = time.monotonic()
+    state = await network.net.download_update(PLAYER, seconds=60)
+    seconds = time.monotonic() - began
+    run = state["update"]
+    assert run["state"] == "updated", run
+    rate = run["fetched_bytes"] / seconds
+    assert run["fetched_bytes"] >= 3 * 1024 * 1024
+    # the update's own work (plan, staging, switch) adds time: the rate can only fall short
+    assert 0.75 * limit <= rate <= 1.1 * limit, (rate, run)
