@@ -114,7 +114,7 @@ def create_app(config: Config, *, release_source: ReleaseSource | None = None) -
         library_url=agent.library_url,
         user_token=agent.user_token,
         installs=InstallRecords(engine),
-        download_limit=engine.download_limit,
+        download_limit=lambda: engine.limits_now().download,
     )
     app[routes_updates.UPDATER] = updater
     app[routes_preload.PRELOADER] = updater.preloader

@@ -30,7 +30,7 @@ from .model import ACTIVE_STATES, Download, DownloadState
 from .pipeline import Runtime, run_install
 from .queue import plan, queue_order, reordered_positions
 from .release import ReleaseSource
-from .settings import Settings
+from .settings import RateLimits, Settings
 from .state import DownloadStore
 from .swarm import Swarms, request_resume_data
 
@@ -83,7 +83,7 @@ class Engine:
             from .trust import TrustedReleases  # imports python-tuf only when it is needed
 
             self._release_source = TrustedReleases(self._agent)
-        limits = self.settings.limits_at(datetime.now().time())
+        limits = self.limits_now()
         self._runtime = Runtime(
             config=self._config,
             store=self.store,
@@ -150,10 +150,9 @@ class Engine:
         chosen = self.settings.install_dir
         return Path(chosen) if chosen else self._agent.install_dir
 
-    def download_limit(self) -> int:
-        """The download limit in force now, from the settings or a schedule window (bytes/s,
-        0: none)."""
-        return self.settings.limits_at(datetime.now().time()).download
+    def limits_now(self) -> RateLimits:
+        """The session's limits in force now: the settings', or a schedule window's."""
+        return self.settings.limits_at(datetime.now().time())
 
     @property
     def listen_port(self) -> int:

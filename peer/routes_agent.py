@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -57,7 +56,7 @@ async def put_settings(request: web.Request) -> web.Response:
 async def bandwidth(request: web.Request) -> web.Response:
     engine = _engine(request)
     items = engine.live()
-    limits = engine.settings.limits_at(datetime.now().time())
+    limits = engine.limits_now()
     return web.json_response(
         {
             "download_rate": sum(item.download_rate for item in items),

@@ -112,12 +112,10 @@ class HttpChunkSource:
         for attempt in range(count * self._rounds):
             index = (self._preferred + attempt) % count
             url = f"{self._urls[index]}/chunks/{request.sha256}"
-            if request.is_range:
-                data, problem = await _get_verified(
-                    self._session, url, request, request.range_header(), 206, self._pacer
-                )
-            else:
-                data, problem = await _get_verified(self._session, url, request, pacer=self._pacer)
+            headers, status = (request.range_header(), 206) if request.is_range else (None, 200)
+            data, problem = await _get_verified(
+                self._session, url, request, headers, status, self._pacer
+            )
             if data is not None:
                 self._preferred = index
                 self.fetched_bytes += len(data)
